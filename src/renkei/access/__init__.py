@@ -1,0 +1,1 @@
+"""THE access decision point: can(actor, action, patient, category) -> Decision."""

@@ -1,0 +1,124 @@
+"""Application factory: settings, keyring, engine, sheet registry, middleware and routers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Connection, Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from renkei import health
+from renkei.auth import pages as auth_pages
+from renkei.auth import routes as auth_routes
+from renkei.config import Settings
+from renkei.crypto.keyring import Keyring, ensure_dev_keyfile
+from renkei.db.engine import make_engine
+from renkei.db.session import make_sessionmaker
+from renkei.directory import pages as directory_pages
+from renkei.directory import routes as directory_routes
+from renkei.errors import DomainError, InvalidInput
+from renkei.patients import pages as patient_pages
+from renkei.patients import routes as patient_routes
+from renkei.web import templating
+from renkei.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from renkei.web.validation import problems_from_errors
+
+log = logging.getLogger("renkei")
+
+STATIC_DIR = Path(__file__).parent / "web" / "static"
+UPLOAD_PATHS = ("/attachments", "/paper-intake")
+
+
+def create_app(
+    settings: Settings | None = None, *, engine: Engine | None = None, bind: Connection | None = None
+) -> FastAPI:
+    """Build the application. Tests pass `bind`, a connection whose outer transaction they roll back."""
+    settings = settings or Settings()
+    settings.check_production()
+    if not settings.is_production and ensure_dev_keyfile(settings.key_file):  # type: ignore[arg-type]
+        log.warning("created a development key file at %s (mode 0600); keep it out of git", settings.key_file)
+    keyring = Keyring.open(settings.key_file)  # type: ignore[arg-type]
+    if bind is not None:
+        engine = bind.engine
+    owns_engine = engine is None
+    engine = engine or make_engine(settings.sqlalchemy_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_engine:
+            engine.dispose()
+
+    app = FastAPI(
+        title="Renkei (連携) API",
+        version="1.0.0",
+        description="Secure shared timeline for home medical and long-term care collaboration. "
+        "在宅医療・介護連携のための患者タイムライン。",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.keyring = keyring
+    app.state.engine = engine
+    app.state.sessionmaker = (
+        make_sessionmaker(bind, join_transaction_mode="create_savepoint") if bind is not None
+        else make_sessionmaker(engine)
+    )
+    app.state.precommit_hooks = []
+    app.state.after_commit_hooks = []
+    app.state.templates = templating.make_templates(settings)
+
+    _install_error_handlers(app)
+    app.add_middleware(
+        BodyLimitMiddleware, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes,
+        upload_prefixes=UPLOAD_PATHS,
+    )
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(RequestContextMiddleware)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(health.router)
+    app.include_router(auth_routes.router, prefix="/api/v1")
+    app.include_router(directory_routes.router, prefix="/api/v1")
+    app.include_router(patient_routes.router, prefix="/api/v1")
+    app.include_router(auth_pages.router)
+    app.include_router(directory_pages.router)
+    app.include_router(patient_pages.router)
+    return app
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        if _is_api(request) or request.headers.get("accept", "").startswith("application/json"):
+            return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+        return templating.error_page(request, exc)
+
+    @app.exception_handler(auth_pages.LoginFailed)
+    async def login_failed(request: Request, exc: auth_pages.LoginFailed) -> Response:
+        return auth_pages.login_failed_page(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        err = InvalidInput(fields=problems_from_errors(exc.errors()))
+        return await domain_error(request, err)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        codes = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated", 403: "forbidden"}
+        err = DomainError(str(exc.detail) if exc.status_code != 404 else "Not found")
+        body = {"error": codes.get(exc.status_code, "http_error"), "detail": err.detail, "fields": []}
+        if _is_api(request):
+            return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        return templating.plain_error_page(request, exc.status_code)

@@ -1,0 +1,1 @@
+"""Sign-in: passwords, tokens, sessions, TOTP, CSRF and the request dependencies."""

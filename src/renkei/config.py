@@ -1,0 +1,112 @@
+"""Settings from RENKEI_* environment variables; production refuses unsafe configuration."""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger("renkei.config")
+
+DEFAULT_VAR_DIR = Path("var")
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class UnsafeConfiguration(RuntimeError):
+    """Raised when a production configuration would run with a default or missing secret."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RENKEI_", env_file=None, extra="ignore")
+
+    environment: Environment = Environment.development
+    database_url: str = ""
+    var_dir: Path = DEFAULT_VAR_DIR
+    # The key file holds the KEKs, the blind-index key, the audit key and the token secret.
+    # In development it is created on first start; in production it must already exist.
+    key_file: Path | None = None
+
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1", "localhost", "testserver"])
+    allowed_origins: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"]
+    )
+    public_url: str = "http://127.0.0.1:8000"
+
+    token_issuer: str = "renkei"
+    token_audience: str = "renkei-api"
+    access_token_minutes: int = Field(default=10, ge=1, le=15)
+    refresh_token_days: int = Field(default=14, ge=1, le=90)
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_absolute_hours: int = Field(default=12, ge=1, le=24 * 14)
+    require_2fa: Literal["admins", "all"] = "admins"
+
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_minutes: int = Field(default=15, ge=1)
+    login_ip_max_attempts: int = Field(default=30, ge=1)
+    login_ip_window_minutes: int = Field(default=5, ge=1)
+
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    break_glass_minutes: int = Field(default=120, ge=5, le=24 * 60)
+    ack_overdue_hours: int = Field(default=24, ge=1)
+
+    demo_password: str = "renkei-demo-2026"
+    log_level: str = "INFO"
+    cookie_secure: bool = False
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.var_dir / 'renkei.db').as_posix()}"
+        if self.key_file is None:
+            self.key_file = self.var_dir / "keys.json"
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == Environment.production
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        # psycopg 3 is the only PostgreSQL driver we ship; accept the common spellings.
+        url = self.database_url
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    def check_production(self) -> None:
+        """Refuse to run production with development defaults."""
+        if not self.is_production:
+            return
+        problems: list[str] = []
+        if self.key_file is None or not Path(self.key_file).is_file():
+            problems.append("RENKEI_KEY_FILE must point to an existing key file (run `renkei keys init`)")
+        if self.demo_password == "renkei-demo-2026":
+            pass  # demo is refused in production anyway
+        if not self.cookie_secure:
+            problems.append("RENKEI_COOKIE_SECURE must be true in production")
+        if "testserver" in self.allowed_hosts:
+            problems.append("RENKEI_ALLOWED_HOSTS must list the real host names")
+        if self.public_url.startswith("http://"):
+            problems.append("RENKEI_PUBLIC_URL must be https in production")
+        if problems:
+            raise UnsafeConfiguration("; ".join(problems))
+
+
+def get_settings() -> Settings:
+    return Settings()

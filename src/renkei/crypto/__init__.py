@@ -1,0 +1,1 @@
+"""Envelope encryption, blind indexes and the key file."""

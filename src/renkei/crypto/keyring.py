@@ -1,0 +1,140 @@
+"""The keyring: wraps per-patient data keys with the KEK and caches unwrapped ones in memory."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from renkei.crypto import aead, blind_index, keyfile
+from renkei.crypto.aead import DecryptionError
+
+CACHE_SIZE = 20_000
+
+
+class Keyring:
+    """Holds key material loaded from the key file; reloads it when it meets a KEK id it does not know."""
+
+    def __init__(self, path: Path, material: keyfile.KeyMaterial) -> None:
+        self.path = Path(path)
+        self._material = material
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[str, bytes] = OrderedDict()
+
+    @classmethod
+    def open(cls, path: Path) -> Keyring:
+        return cls(path, keyfile.load(path))
+
+    @property
+    def current_kek_id(self) -> str:
+        return self._material.current_kek
+
+    @property
+    def kek_ids(self) -> list[str]:
+        return list(self._material.keks)
+
+    @property
+    def token_key(self) -> bytes:
+        return self._material.token_key
+
+    @property
+    def audit_key(self) -> bytes:
+        return self._material.audit_key
+
+    @property
+    def checkpoint_key(self) -> bytes:
+        return self._material.checkpoint_key
+
+    def reload(self) -> None:
+        """Re-read the key file (after `renkei keys rotate` ran in another process)."""
+        with self._lock:
+            self._material = keyfile.load(self.path)
+
+    # -- data keys -------------------------------------------------------------------------
+
+    @staticmethod
+    def new_data_key() -> bytes:
+        return os.urandom(32)
+
+    def wrap(self, data_key: bytes, *, owner: str, key_id: str) -> tuple[str, bytes]:
+        """Wrap a data key under the current KEK; returns (kek id, nonce+ciphertext)."""
+        kek_id = self._material.current_kek
+        nonce = os.urandom(12)
+        ct = AESGCM(self._material.keks[kek_id]).encrypt(nonce, data_key, _wrap_aad(owner, key_id))
+        return kek_id, nonce + ct
+
+    def unwrap(self, kek_id: str, wrapped: bytes, *, owner: str, key_id: str) -> bytes:
+        """Unwrap a data key, consulting the in-memory cache first."""
+        with self._lock:
+            cached = self._cache.get(key_id)
+            if cached is not None:
+                self._cache.move_to_end(key_id)
+                return cached
+        kek = self._material.keks.get(kek_id)
+        if kek is None:
+            self.reload()
+            kek = self._material.keks.get(kek_id)
+            if kek is None:
+                raise DecryptionError(f"KEK {kek_id} is not in the key file")
+        try:
+            data_key = AESGCM(kek).decrypt(wrapped[:12], wrapped[12:], _wrap_aad(owner, key_id))
+        except InvalidTag as exc:
+            raise DecryptionError("data key unwrap failed") from exc
+        with self._lock:
+            self._cache[key_id] = data_key
+            if len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return data_key
+
+    def forget(self, key_id: str) -> None:
+        """Drop a data key from the cache (crypto-shredding)."""
+        with self._lock:
+            self._cache.pop(key_id, None)
+
+    # -- non-patient secrets and indexes ---------------------------------------------------
+
+    def seal_secret(self, *, aad: str, binding: str, payload: bytes) -> bytes:
+        return aead.seal(self._material.secret_key, "sys", aad=aad, binding=binding, payload=payload)
+
+    def open_secret(self, blob: bytes, *, aad: str, binding: str) -> bytes:
+        return aead.open_(self._material.secret_key, blob, aad=aad, binding=binding)
+
+    def blind_index(self, kind: str, normalised_value: str) -> str:
+        return blind_index.digest(self._material.index_key, kind, normalised_value)
+
+
+def _wrap_aad(owner: str, key_id: str) -> bytes:
+    return f"renkei/dk|{owner}|{key_id}".encode()
+
+
+def ensure_dev_keyfile(path: Path) -> bool:
+    """Create a development key file if none exists; returns True when one was created."""
+    path = Path(path)
+    if path.exists():
+        return False
+    keyfile.save(path, keyfile.generate())
+    return True
+
+
+def rotate_kek(path: Path) -> tuple[str, keyfile.KeyMaterial]:
+    """Add a new current KEK to the key file, keeping the old ones until data keys are rewrapped."""
+    material = keyfile.load(path)
+    new_id = keyfile.new_kek_id()
+    material.keks[new_id] = os.urandom(32)
+    material.current_kek = new_id
+    keyfile.save(path, material)
+    return new_id, material
+
+
+def retire_keks(path: Path, keep: set[str]) -> list[str]:
+    """Remove KEKs no longer referenced by any wrapped data key."""
+    material = keyfile.load(path)
+    retired = [k for k in material.keks if k not in keep and k != material.current_kek]
+    for k in retired:
+        del material.keks[k]
+    keyfile.save(path, material)
+    return retired

@@ -1,0 +1,1 @@
+"""Engine, sessions (one transaction per request) and column types."""

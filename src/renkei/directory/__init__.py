@@ -1,0 +1,1 @@
+"""Organisations, professionals, professions and the org-admin user lifecycle."""

@@ -1,0 +1,70 @@
+"""JSON API: organisations and their staff (org admins manage their own organisation)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, status
+
+from renkei.auth.dependencies import ActorDep, OrgAdminDep
+from renkei.db.session import SessionDep
+from renkei.directory import service
+from renkei.directory.schemas import OrganisationIn, OrganisationOut, StaffIn, StaffOut, StaffPatch
+
+router = APIRouter(tags=["directory"])
+
+
+@router.get("/organisations", response_model=list[OrganisationOut], summary="Organisations of the region")
+def list_organisations(actor: ActorDep, session: SessionDep):
+    """The region's organisations (used to address sheets and to build consents)."""
+    return service.list_organisations(session)
+
+
+@router.post("/organisations", response_model=OrganisationOut, status_code=status.HTTP_201_CREATED,
+             summary="Register an organisation (region admin)")
+def create_organisation(body: OrganisationIn, actor: ActorDep, session: SessionDep):
+    """Add an organisation to the region directory."""
+    return service.create_organisation(session, actor=actor, data=body)
+
+
+@router.get("/organisations/{org_id}/staff", response_model=list[StaffOut], summary="Staff of my organisation")
+def list_staff(org_id: uuid.UUID, actor: OrgAdminDep, session: SessionDep):
+    """Every professional of the organisation, active and disabled."""
+    return service.list_staff(session, actor=actor, org_id=org_id)
+
+
+@router.post("/organisations/{org_id}/staff", response_model=StaffOut, status_code=status.HTTP_201_CREATED,
+             summary="Add a professional")
+def create_staff(org_id: uuid.UUID, body: StaffIn, actor: OrgAdminDep, session: SessionDep):
+    """Create an account with an initial password the professional changes after signing in."""
+    return service.create_staff(session, actor=actor, org_id=org_id, data=body)
+
+
+@router.get("/staff/{user_id}", response_model=StaffOut, summary="One professional")
+def get_staff(user_id: uuid.UUID, actor: OrgAdminDep, session: SessionDep):
+    """A professional of my organisation."""
+    return service.get_staff(session, actor=actor, user_id=user_id)
+
+
+@router.patch("/staff/{user_id}", response_model=StaffOut, summary="Edit a professional")
+def update_staff(user_id: uuid.UUID, body: StaffPatch, actor: OrgAdminDep, session: SessionDep):
+    """Change name, kana, email, profession or role."""
+    return service.update_staff(session, actor=actor, user_id=user_id, data=body)
+
+
+@router.post("/staff/{user_id}/disable", response_model=StaffOut, summary="Disable an account")
+def disable_staff(user_id: uuid.UUID, actor: OrgAdminDep, session: SessionDep):
+    """Disable at once: sign-in refused and every existing token stops working on its next request."""
+    return service.set_active(session, actor=actor, user_id=user_id, active=False)
+
+
+@router.post("/staff/{user_id}/enable", response_model=StaffOut, summary="Re-enable an account")
+def enable_staff(user_id: uuid.UUID, actor: OrgAdminDep, session: SessionDep):
+    """Allow a disabled professional to sign in again."""
+    return service.set_active(session, actor=actor, user_id=user_id, active=True)
+
+
+@router.post("/staff/{user_id}/reset-2fa", response_model=StaffOut, summary="Reset two-factor authentication")
+def reset_2fa(user_id: uuid.UUID, actor: OrgAdminDep, session: SessionDep):
+    """Clear a lost authenticator; the professional enrols again at next sign-in."""
+    return service.reset_totp(session, actor=actor, user_id=user_id)

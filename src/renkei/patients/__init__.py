@@ -1,0 +1,1 @@
+"""Patient records (encrypted identity), blind-index lookup and care-team membership."""

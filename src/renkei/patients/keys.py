@@ -1,0 +1,93 @@
+"""Per-patient data keys: create, unwrap, seal and open patient-bound ciphertext."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from renkei.crypto import aead
+from renkei.crypto.keyring import Keyring
+from renkei.patients.models import PatientKey
+
+
+def create_data_key(session: Session, keyring: Keyring, patient_id: uuid.UUID) -> tuple[str, bytes]:
+    """Generate and store (wrapped) a new active data key for a patient."""
+    key_id = "dk-" + secrets.token_hex(8)
+    data_key = keyring.new_data_key()
+    kek_id, wrapped = keyring.wrap(data_key, owner=str(patient_id), key_id=key_id)
+    session.add(PatientKey(key_id=key_id, patient_id=patient_id, kek_id=kek_id, wrapped=wrapped))
+    return key_id, data_key
+
+
+def _unwrap(keyring: Keyring, row: PatientKey) -> bytes:
+    return keyring.unwrap(row.kek_id, row.wrapped, owner=str(row.patient_id), key_id=row.key_id)
+
+
+def active_key(session: Session, keyring: Keyring, patient_id: uuid.UUID) -> tuple[str, bytes]:
+    row = session.scalars(
+        select(PatientKey).where(PatientKey.patient_id == patient_id, PatientKey.active)
+    ).first()
+    if row is None:
+        raise aead.DecryptionError("patient has no active data key")
+    return row.key_id, _unwrap(keyring, row)
+
+
+def key_by_id(session: Session, keyring: Keyring, patient_id: uuid.UUID, key_id: str) -> bytes:
+    row = session.get(PatientKey, key_id)
+    if row is None or row.patient_id != patient_id:
+        # Crypto-shredded, or a ciphertext moved from another patient.
+        raise aead.DecryptionError("data key not found for this patient")
+    return _unwrap(keyring, row)
+
+
+def seal_json(
+    session: Session, keyring: Keyring, patient_id: uuid.UUID, *, aad: str, binding: str, value: Any
+) -> bytes:
+    """Encrypt a JSON value with the patient's active data key, bound to the owning row."""
+    key_id, key = active_key(session, keyring, patient_id)
+    payload = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+    return aead.seal(key, key_id, aad=aad, binding=binding, payload=payload)
+
+
+def open_json(session: Session, keyring: Keyring, patient_id: uuid.UUID, blob: bytes, *, aad: str, binding: str) -> Any:
+    key = key_by_id(session, keyring, patient_id, aead.key_id_of(blob))
+    return json.loads(aead.open_(key, blob, aad=aad, binding=binding))
+
+
+def seal_bytes(session: Session, keyring: Keyring, patient_id: uuid.UUID, *, aad: str, binding: str, data: bytes) -> bytes:
+    key_id, key = active_key(session, keyring, patient_id)
+    return aead.seal(key, key_id, aad=aad, binding=binding, payload=data)
+
+
+def open_bytes(session: Session, keyring: Keyring, patient_id: uuid.UUID, blob: bytes, *, aad: str, binding: str) -> bytes:
+    key = key_by_id(session, keyring, patient_id, aead.key_id_of(blob))
+    return aead.open_(key, blob, aad=aad, binding=binding)
+
+
+def rewrap_all(session: Session, keyring: Keyring, *, batch: int = 500) -> int:
+    """Rewrap every data key not under the current KEK; returns how many were rewrapped.
+
+    Each batch is committed separately so a long rotation never holds the write lock for long and a
+    running server keeps serving reads (it unwraps with whichever KEK a row names).
+    """
+    count = 0
+    current = keyring.current_kek_id
+    while True:
+        rows = list(session.scalars(select(PatientKey).where(PatientKey.kek_id != current).limit(batch)))
+        if not rows:
+            return count
+        for row in rows:
+            data_key = _unwrap(keyring, row)
+            row.kek_id, row.wrapped = keyring.wrap(data_key, owner=str(row.patient_id), key_id=row.key_id)
+        session.commit()
+        count += len(rows)
+
+
+def kek_usage(session: Session) -> dict[str, int]:
+    """How many data keys each KEK wraps."""
+    return dict(session.execute(select(PatientKey.kek_id, func.count()).group_by(PatientKey.kek_id)).all())

@@ -1,0 +1,82 @@
+"""JSON API: patients (only my care teams), exact lookup, and care-team membership."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, status
+
+from renkei.auth.dependencies import ActorDep, KeyringDep
+from renkei.db.session import SessionDep
+from renkei.patients import service
+from renkei.patients.schemas import (
+    LookupIn,
+    LookupResult,
+    MembershipEnd,
+    MembershipIn,
+    MembershipOut,
+    PatientCreate,
+    PatientIdentity,
+    PatientOut,
+)
+
+router = APIRouter(tags=["patients"])
+
+
+def _out(view: service.PatientView) -> PatientOut:
+    return PatientOut(id=view.id, identity=view.identity, age=view.age, created_at=view.created_at,
+                      my_team_role=view.my_team_role, unread_count=view.unread_count)
+
+
+@router.get("/patients", response_model=list[PatientOut], summary="My patients (care teams I am on)")
+def list_patients(actor: ActorDep, session: SessionDep, keyring: KeyringDep):
+    """Only patients whose care team I am on today."""
+    return [_out(v) for v in service.list_mine(session, keyring=keyring, actor=actor)]
+
+
+@router.post("/patients", response_model=PatientOut, status_code=status.HTTP_201_CREATED,
+             summary="Register a patient")
+def create_patient(body: PatientCreate, actor: ActorDep, session: SessionDep, keyring: KeyringDep):
+    """Register a patient; I become the first member of the care team."""
+    return _out(service.register(session, keyring=keyring, actor=actor, data=body))
+
+
+@router.get("/patients/{patient_id}", response_model=PatientOut, summary="A patient's registration")
+def get_patient(patient_id: uuid.UUID, actor: ActorDep, session: SessionDep, keyring: KeyringDep):
+    """Identity and care level; 404 unless I am on the care team."""
+    return _out(service.get(session, keyring=keyring, actor=actor, patient_id=patient_id))
+
+
+@router.put("/patients/{patient_id}", response_model=PatientOut, summary="Update a patient's registration")
+def update_patient(patient_id: uuid.UUID, body: PatientIdentity, actor: ActorDep, session: SessionDep,
+                   keyring: KeyringDep):
+    """Replace the registration details."""
+    return _out(service.update_identity(session, keyring=keyring, actor=actor, patient_id=patient_id, data=body))
+
+
+@router.post("/patients/lookup", response_model=list[LookupResult], summary="Exact patient lookup")
+def lookup(body: LookupIn, actor: ActorDep, session: SessionDep, keyring: KeyringDep):
+    """Exact match by kana name + birth date, or by insurance number. Never a partial search."""
+    return service.lookup_for(session, keyring=keyring, actor=actor, data=body)
+
+
+@router.get("/patients/{patient_id}/team", response_model=list[MembershipOut], summary="Care team")
+def list_team(patient_id: uuid.UUID, actor: ActorDep, session: SessionDep):
+    """Current and past members."""
+    return service.list_team(session, actor=actor, patient_id=patient_id)
+
+
+@router.post("/patients/{patient_id}/team", response_model=MembershipOut, status_code=status.HTTP_201_CREATED,
+             summary="Add a team member")
+def add_member(patient_id: uuid.UUID, body: MembershipIn, actor: ActorDep, session: SessionDep):
+    """Add a professional with a team role from a start date."""
+    return service.add_member(session, actor=actor, patient_id=patient_id, data=body)
+
+
+@router.delete("/patients/{patient_id}/team/{membership_id}", response_model=MembershipOut,
+               summary="End a team membership")
+def end_member(patient_id: uuid.UUID, membership_id: uuid.UUID, actor: ActorDep, session: SessionDep,
+               body: MembershipEnd | None = None):
+    """End the membership (kept as history)."""
+    return service.end_member(session, actor=actor, patient_id=patient_id, membership_id=membership_id,
+                              data=body or MembershipEnd())

@@ -1,0 +1,136 @@
+"""Patient and care-team request/response models."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import Field, field_validator, model_validator
+
+from renkei.patients.models import TeamRole
+from renkei.web.schemas import ResponseModel, StrictModel
+
+TEL = r"^[0-9+()\- ]*$"
+
+
+class Sex(StrEnum):
+    female = "female"
+    male = "male"
+    other = "other"
+    unknown = "unknown"
+
+
+class CareLevel(StrEnum):
+    none = "none"
+    support_1 = "support_1"
+    support_2 = "support_2"
+    care_1 = "care_1"
+    care_2 = "care_2"
+    care_3 = "care_3"
+    care_4 = "care_4"
+    care_5 = "care_5"
+    applying = "applying"
+    unknown = "unknown"
+
+
+class PatientIdentity(StrictModel):
+    """Everything identifying about a patient; stored only encrypted."""
+
+    name: str = Field(min_length=1, max_length=100, description="氏名 (kanji)")
+    name_kana: str = Field(min_length=1, max_length=100, description="氏名（カナ）")
+    birth_date: date
+    sex: Sex
+    address: str | None = Field(default=None, max_length=300)
+    phone: str | None = Field(default=None, max_length=30, pattern=TEL)
+    care_insurance_number: str | None = Field(default=None, max_length=20, description="介護保険被保険者番号")
+    health_insurance_number: str | None = Field(default=None, max_length=40, description="医療保険の番号")
+    care_level: CareLevel | None = None
+    care_level_valid_from: date | None = None
+    care_level_valid_until: date | None = None
+
+    @field_validator("birth_date")
+    @classmethod
+    def _birth_not_in_future(cls, v: date) -> date:
+        if v > date.today():
+            raise ValueError("birth date is in the future")
+        if v.year < 1890:
+            raise ValueError("birth date is implausibly early")
+        return v
+
+    @model_validator(mode="after")
+    def _validity_order(self) -> PatientIdentity:
+        if self.care_level_valid_from and self.care_level_valid_until and (
+            self.care_level_valid_until < self.care_level_valid_from
+        ):
+            raise ValueError("care level validity ends before it starts")
+        return self
+
+
+class PatientCreate(PatientIdentity):
+    team_role: TeamRole = Field(description="The registering professional's role on the new care team")
+
+
+class PatientUpdate(PatientIdentity):
+    pass
+
+
+class PatientOut(ResponseModel):
+    id: uuid.UUID
+    identity: PatientIdentity
+    age: int
+    created_at: datetime
+    my_team_role: str | None = None
+    unread_count: int = 0
+
+
+class LookupIn(StrictModel):
+    name_kana: str | None = Field(default=None, min_length=1, max_length=100)
+    birth_date: date | None = None
+    insurance_number: str | None = Field(default=None, min_length=4, max_length=40)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> LookupIn:
+        by_name = self.name_kana is not None and self.birth_date is not None
+        by_number = self.insurance_number is not None
+        if by_name == by_number or (self.name_kana is None) != (self.birth_date is None):
+            raise ValueError("give either name_kana and birth_date, or insurance_number")
+        return self
+
+
+class LookupResult(ResponseModel):
+    id: uuid.UUID
+    name: str
+    name_kana: str
+    birth_date: date
+    sex: str
+    on_my_team: bool
+
+
+class MembershipIn(StrictModel):
+    user_id: uuid.UUID
+    team_role: TeamRole
+    start_date: date | None = None
+
+
+class MembershipEnd(StrictModel):
+    end_date: date | None = None
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class MembershipOut(ResponseModel):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    user_id: uuid.UUID
+    user_name: str
+    profession: str
+    organisation_id: uuid.UUID
+    organisation_name: str
+    team_role: str
+    start_date: date
+    end_date: date | None
+    active: bool
+    added_by: uuid.UUID
+    created_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None

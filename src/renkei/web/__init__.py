@@ -1,0 +1,1 @@
+"""Templating, layout, static assets, i18n and shared request/response plumbing."""
