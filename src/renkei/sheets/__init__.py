@@ -1,0 +1,1 @@
+"""Standard sheets: JSON Schema registry, validation with field paths, form rendering."""
