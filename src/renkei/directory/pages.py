@@ -1,67 +1,148 @@
-"""Pages: the organisation admin's staff list (add, disable, enable)."""
+"""Pages: the organisation admin's staff list, add form and per-person edit page."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from renkei.auth.dependencies import OrgAdminDep
+from renkei.auth.service import Actor
 from renkei.db.session import SessionDep
 from renkei.directory import service
-from renkei.directory.models import Profession
-from renkei.directory.schemas import StaffIn
-from renkei.errors import InvalidInput
+from renkei.directory.models import Profession, Role
+from renkei.directory.schemas import StaffIn, StaffOut, StaffPatch
+from renkei.errors import FieldProblem, InvalidInput
 from renkei.web.pages import page_context
 from renkei.web.templating import render
 from renkei.web.validation import problems_from_errors
 
 router = APIRouter(include_in_schema=False)
 
+Name = Annotated[str, Form(max_length=100)]
+Kana = Annotated[str, Form(max_length=100)]
+Email = Annotated[str, Form(max_length=254)]
+Choice = Annotated[str, Form(max_length=30)]
+Password = Annotated[str, Form(max_length=1024)]
 
-def _staff_page(request: Request, session: SessionDep, actor, errors=None, status: int = 200) -> Response:
+
+def _roles_for(actor: Actor) -> list[str]:
+    roles = [Role.member.value, Role.org_admin.value]
+    return [*roles, Role.region_admin.value] if actor.is_region_admin else roles
+
+
+def _by_path(problems: Sequence[FieldProblem]) -> dict[str, list[FieldProblem]]:
+    out: dict[str, list[FieldProblem]] = {}
+    for problem in problems:
+        out.setdefault(problem.path, []).append(problem)
+    return out
+
+
+def _form_context(actor: Actor, form: dict[str, Any], problems: Sequence[FieldProblem]) -> dict[str, Any]:
+    return {"form": form, "errors": list(problems), "field_errors": _by_path(problems),
+            "professions": [p.value for p in Profession], "roles": _roles_for(actor)}
+
+
+def _list_page(request: Request, session: Session, actor: Actor, *, form: dict[str, Any] | None = None,
+               problems: Sequence[FieldProblem] = (), status: int = 200) -> Response:
     staff = service.list_staff(session, actor=actor, org_id=actor.organisation_id)
-    ctx = page_context(request, session, actor, staff=staff, professions=[p.value for p in Profession],
-                       errors=errors or [])
+    ctx = page_context(request, session, actor, staff=staff,
+                       modifiable={s.id for s in staff if service.can_modify(actor, s)},
+                       organisation=service.get_organisation(session, actor.organisation_id),
+                       **_form_context(actor, form or {"role": Role.member.value}, problems))
     return render(request, "staff.html", ctx, status_code=status)
+
+
+def _edit_page(request: Request, session: Session, actor: Actor, staff: StaffOut, *,
+               form: dict[str, Any] | None = None, problems: Sequence[FieldProblem] = (),
+               status: int = 200) -> Response:
+    ctx = page_context(request, session, actor, member=staff, can_modify=service.can_modify(actor, staff),
+                       **_form_context(actor, form or staff.model_dump(), problems))
+    return render(request, "staff_edit.html", ctx, status_code=status)
+
+
+def _back_to_list() -> Response:
+    return RedirectResponse("/admin/staff", status_code=303)
 
 
 @router.get("/admin/staff")
 def staff_list(request: Request, actor: OrgAdminDep, session: SessionDep) -> Response:
-    """My organisation's staff."""
-    return _staff_page(request, session, actor)
+    """My organisation's staff with the add form."""
+    return _list_page(request, session, actor)
 
 
 @router.post("/admin/staff")
 def staff_add(
-    request: Request, actor: OrgAdminDep, session: SessionDep,
-    name: Annotated[str, Form(max_length=100)], email: Annotated[str, Form(max_length=254)],
-    profession: Annotated[str, Form(max_length=30)], role: Annotated[str, Form(max_length=20)],
-    password: Annotated[str, Form(max_length=1024)],
+    request: Request, actor: OrgAdminDep, session: SessionDep, name: Name = "", name_kana: Kana = "",
+    email: Email = "", profession: Choice = "", role: Choice = "", password: Password = "",
 ) -> Response:
-    """Add a professional; errors are shown next to the form."""
+    """Add a professional; problems are shown next to the fields they concern."""
+    form = {"name": name, "name_kana": name_kana, "email": email, "profession": profession, "role": role}
     try:
-        data = StaffIn(name=name, email=email, profession=profession, role=role, password=password)
+        data = StaffIn(name=name, name_kana=name_kana or None, email=email, profession=profession, role=role,
+                       password=password)
         service.create_staff(session, actor=actor, org_id=actor.organisation_id, data=data)
     except ValidationError as exc:
-        return _staff_page(request, session, actor, problems_from_errors(exc.errors()), status=422)
+        # Report the password policy together with the other fields so the admin fixes everything in one go.
+        problems = problems_from_errors(exc.errors())
+        if not any(p.path == "/password" for p in problems):
+            problems += service.initial_password_problems(password, email=email, name=name)
+        return _list_page(request, session, actor, form=form, problems=problems, status=422)
     except InvalidInput as exc:
-        return _staff_page(request, session, actor, exc.fields, status=422)
-    return RedirectResponse("/admin/staff", status_code=303)
+        return _list_page(request, session, actor, form=form, problems=exc.fields, status=422)
+    return _back_to_list()
+
+
+@router.get("/admin/staff/{user_id}")
+def staff_edit(user_id: uuid.UUID, request: Request, actor: OrgAdminDep, session: SessionDep) -> Response:
+    """One professional's details, with disable/enable and two-factor reset."""
+    return _edit_page(request, session, actor, service.get_staff(session, actor=actor, user_id=user_id))
+
+
+@router.post("/admin/staff/{user_id}")
+def staff_save(
+    user_id: uuid.UUID, request: Request, actor: OrgAdminDep, session: SessionDep, name: Name = "",
+    name_kana: Kana = "", email: Email = "", profession: Choice = "", role: Choice = "",
+) -> Response:
+    """Save the edit form; one's own role is not offered, so it is only sent for other people."""
+    staff = service.get_staff(session, actor=actor, user_id=user_id)
+    form = {"name": name, "name_kana": name_kana, "email": email, "profession": profession,
+            "role": role or staff.role}
+    fields: dict[str, Any] = {"name": name, "name_kana": name_kana or None, "email": email,
+                              "profession": profession}
+    if role:
+        fields["role"] = role
+    try:
+        service.update_staff(session, actor=actor, user_id=user_id, data=StaffPatch(**fields))
+    except ValidationError as exc:
+        return _edit_page(request, session, actor, staff, form=form,
+                          problems=problems_from_errors(exc.errors()), status=422)
+    except InvalidInput as exc:
+        return _edit_page(request, session, actor, staff, form=form, problems=exc.fields, status=422)
+    return _back_to_list()
 
 
 @router.post("/admin/staff/{user_id}/disable")
 def staff_disable(user_id: uuid.UUID, actor: OrgAdminDep, session: SessionDep) -> Response:
     """Disable an account (its sessions end at once)."""
     service.set_active(session, actor=actor, user_id=user_id, active=False)
-    return RedirectResponse("/admin/staff", status_code=303)
+    return _back_to_list()
 
 
 @router.post("/admin/staff/{user_id}/enable")
 def staff_enable(user_id: uuid.UUID, actor: OrgAdminDep, session: SessionDep) -> Response:
     """Re-enable an account."""
     service.set_active(session, actor=actor, user_id=user_id, active=True)
-    return RedirectResponse("/admin/staff", status_code=303)
+    return _back_to_list()
+
+
+@router.post("/admin/staff/{user_id}/reset-2fa")
+def staff_reset_2fa(user_id: uuid.UUID, actor: OrgAdminDep, session: SessionDep) -> Response:
+    """Clear a lost authenticator; the professional enrols again at next sign-in."""
+    service.reset_totp(session, actor=actor, user_id=user_id)
+    return RedirectResponse(f"/admin/staff/{user_id}", status_code=303)

@@ -27,7 +27,14 @@ def create_organisation(body: OrganisationIn, actor: ActorDep, session: SessionD
     return service.create_organisation(session, actor=actor, data=body)
 
 
-@router.get("/organisations/{org_id}/staff", response_model=list[StaffOut], summary="Staff of my organisation")
+@router.get("/organisations/{org_id}", response_model=OrganisationOut, summary="One organisation")
+def get_organisation(org_id: uuid.UUID, actor: ActorDep, session: SessionDep):
+    """A public directory entry (name, kind, phone), for any signed-in professional."""
+    return service.get_organisation(session, org_id)
+
+
+@router.get("/organisations/{org_id}/staff", response_model=list[StaffOut],
+            summary="Staff of my organisation")
 def list_staff(org_id: uuid.UUID, actor: OrgAdminDep, session: SessionDep):
     """Every professional of the organisation, active and disabled."""
     return service.list_staff(session, actor=actor, org_id=org_id)

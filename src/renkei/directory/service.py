@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from renkei.auth import passwords
@@ -13,8 +15,11 @@ from renkei.auth.service import Actor
 from renkei.config import Settings
 from renkei.db.types import utcnow
 from renkei.directory.models import Organisation, Role, User
-from renkei.directory.schemas import OrganisationIn, StaffIn, StaffPatch
-from renkei.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
+from renkei.directory.schemas import OrganisationIn, OrganisationOut, StaffIn, StaffOut, StaffPatch
+from renkei.errors import FieldProblem, Forbidden, InvalidInput, NotFound
+
+_EMAIL_TAKEN = FieldProblem("/email", "このメールアドレスは既に登録されています",
+                            "This email address is already registered")
 
 
 def me(session: Session, *, settings: Settings, user_id: uuid.UUID) -> dict[str, object]:
@@ -30,26 +35,38 @@ def me(session: Session, *, settings: Settings, user_id: uuid.UUID) -> dict[str,
     }
 
 
-def list_organisations(session: Session) -> list[Organisation]:
+# -- organisations --------------------------------------------------------------------------
+
+
+def list_organisations(session: Session) -> list[OrganisationOut]:
     """Every active organisation of the region (a public directory, no patient data)."""
-    return list(session.scalars(select(Organisation).where(Organisation.active).order_by(Organisation.name)))
+    orgs = session.scalars(select(Organisation).where(Organisation.active).order_by(Organisation.name))
+    return [OrganisationOut.model_validate(org) for org in orgs]
 
 
-def get_organisation(session: Session, org_id: uuid.UUID) -> Organisation:
-    org = session.get(Organisation, org_id)
-    if org is None:
-        raise NotFound()
-    return org
+def get_organisation(session: Session, org_id: uuid.UUID) -> OrganisationOut:
+    """One directory entry, inactive ones included: old entries and consents still name them."""
+    return OrganisationOut.model_validate(_load_organisation(session, org_id))
 
 
-def create_organisation(session: Session, *, actor: Actor, data: OrganisationIn) -> Organisation:
+def create_organisation(session: Session, *, actor: Actor, data: OrganisationIn) -> OrganisationOut:
     """Region admins register organisations."""
     if not actor.is_region_admin:
         raise Forbidden("Region administrators only")
     org = Organisation(name=data.name, kind=data.kind.value, phone=data.phone)
     session.add(org)
     session.flush()
+    return OrganisationOut.model_validate(org)
+
+
+def _load_organisation(session: Session, org_id: uuid.UUID) -> Organisation:
+    org = session.get(Organisation, org_id)
+    if org is None:
+        raise NotFound()
     return org
+
+
+# -- staff ------------------------------------------------------------------------------------
 
 
 def _manageable_org(actor: Actor, org_id: uuid.UUID) -> None:
@@ -58,13 +75,7 @@ def _manageable_org(actor: Actor, org_id: uuid.UUID) -> None:
         raise NotFound()
 
 
-def list_staff(session: Session, *, actor: Actor, org_id: uuid.UUID) -> list[User]:
-    """Staff of an organisation, for its admin."""
-    _manageable_org(actor, org_id)
-    return list(session.scalars(select(User).where(User.organisation_id == org_id).order_by(User.name)))
-
-
-def get_staff(session: Session, *, actor: Actor, user_id: uuid.UUID) -> User:
+def _load_staff(session: Session, actor: Actor, user_id: uuid.UUID) -> User:
     user = session.get(User, user_id)
     if user is None:
         raise NotFound()
@@ -72,40 +83,83 @@ def get_staff(session: Session, *, actor: Actor, user_id: uuid.UUID) -> User:
     return user
 
 
-def _email_taken(session: Session, email: str, *, except_id: uuid.UUID | None = None) -> bool:
-    q = select(func.count()).select_from(User).where(User.email == email)
-    if except_id:
-        q = q.where(User.id != except_id)
-    return session.scalar(q) > 0
+def can_modify(actor: Actor, staff: StaffOut | User) -> bool:
+    """Whether the actor may change this account (pages use it to hide controls they would refuse)."""
+    # An org admin who shares an organisation with a region admin must not be able to demote or lock them out.
+    return staff.role != Role.region_admin or actor.is_region_admin
 
 
-def _check_role(actor: Actor, role: Role) -> None:
+def _require_modifiable(actor: Actor, user: User) -> None:
+    if not can_modify(actor, user):
+        raise Forbidden("Only a region administrator can change a region administrator's account")
+
+
+def _check_grantable(actor: Actor, role: Role) -> None:
     if role == Role.region_admin and not actor.is_region_admin:
         raise Forbidden("Only a region administrator can grant the region administrator role")
 
 
-def create_staff(session: Session, *, actor: Actor, org_id: uuid.UUID, data: StaffIn) -> User:
+def _email_taken(session: Session, email: str, *, except_id: uuid.UUID | None = None) -> bool:
+    q = select(func.count()).select_from(User).where(User.email == email)
+    if except_id is not None:
+        q = q.where(User.id != except_id)
+    return (session.scalar(q) or 0) > 0
+
+
+def _write_unique_email(session: Session, write: Callable[[], None]) -> None:
+    """Apply `write` in a savepoint so a duplicate email leaves the transaction usable (pages re-render)."""
+    # The count above cannot see a concurrent request's uncommitted insert; the unique constraint can.
+    # begin_nested() flushes what is already pending, so the change itself must happen inside it.
+    try:
+        with session.begin_nested():
+            write()
+            session.flush()
+    except IntegrityError as exc:
+        if "email" in str(exc.orig).lower():
+            raise InvalidInput(fields=[_EMAIL_TAKEN]) from exc
+        raise
+
+
+def list_staff(session: Session, *, actor: Actor, org_id: uuid.UUID) -> list[StaffOut]:
+    """Staff of an organisation, active and disabled, for its admin."""
+    _manageable_org(actor, org_id)
+    q = select(User).where(User.organisation_id == org_id).order_by(User.name, User.email)
+    users = session.scalars(q)
+    return [StaffOut.model_validate(user) for user in users]
+
+
+def get_staff(session: Session, *, actor: Actor, user_id: uuid.UUID) -> StaffOut:
+    """A professional of an organisation the actor administers."""
+    return StaffOut.model_validate(_load_staff(session, actor, user_id))
+
+
+def initial_password_problems(password: str, *, email: str, name: str) -> list[FieldProblem]:
+    """Policy problems of an initial password, which must not contain the person's email or name."""
+    return passwords.check_policy(password, context=(email.strip().lower().split("@")[0], name.strip()))
+
+
+def create_staff(session: Session, *, actor: Actor, org_id: uuid.UUID, data: StaffIn) -> StaffOut:
     """Add a professional to an organisation with an initial password."""
     _manageable_org(actor, org_id)
-    get_organisation(session, org_id)
-    _check_role(actor, data.role)
-    email = data.email.strip().lower()
-    problems = passwords.check_policy(data.password, context=(email.split("@")[0], data.name))
-    if _email_taken(session, email):
-        problems.append(FieldProblem("/email", "このメールアドレスは既に登録されています",
-                                     "This email address is already registered"))
+    _load_organisation(session, org_id)
+    _check_grantable(actor, data.role)
+    problems = initial_password_problems(data.password, email=data.email, name=data.name)
+    if _email_taken(session, data.email):
+        problems.append(_EMAIL_TAKEN)
     if problems:
         raise InvalidInput(fields=problems)
-    user = create_user(session, org_id=org_id, email=email, name=data.name, name_kana=data.name_kana,
-                       profession=data.profession.value, role=data.role.value, password=data.password)
-    return user
+    user = User(organisation_id=org_id, email=data.email, name=data.name, name_kana=data.name_kana,
+                profession=data.profession.value, role=data.role.value,
+                password_hash=passwords.hash_password(data.password))
+    _write_unique_email(session, lambda: session.add(user))
+    return StaffOut.model_validate(user)
 
 
 def create_user(
     session: Session, *, org_id: uuid.UUID, email: str, name: str, profession: str, role: str, password: str,
     name_kana: str | None = None,
 ) -> User:
-    """Insert a user (callers check permissions and policy)."""
+    """Insert a user for trusted callers (CLI, demo) that check permissions and policy themselves."""
     user = User(organisation_id=org_id, email=email.strip().lower(), name=name, name_kana=name_kana,
                 profession=profession, role=role, password_hash=passwords.hash_password(password))
     session.add(user)
@@ -113,51 +167,61 @@ def create_user(
     return user
 
 
-def update_staff(session: Session, *, actor: Actor, user_id: uuid.UUID, data: StaffPatch) -> User:
+def update_staff(session: Session, *, actor: Actor, user_id: uuid.UUID, data: StaffPatch) -> StaffOut:
     """Edit name, kana, profession, email or role."""
-    user = get_staff(session, actor=actor, user_id=user_id)
-    changes = data.model_dump(exclude_unset=True)
-    if changes.get("role") is not None:
-        _check_role(actor, Role(changes["role"]))
-        if user.id == actor.user_id and changes["role"] != user.role:
-            raise Conflict("You cannot change your own role")
-    if changes.get("email"):
-        changes["email"] = changes["email"].strip().lower()
-        if _email_taken(session, changes["email"], except_id=user.id):
-            raise InvalidInput(fields=[FieldProblem("/email", "このメールアドレスは既に登録されています",
-                                                    "This email address is already registered")])
-    for key, value in changes.items():
-        if value is None and key != "name_kana":
-            continue
-        setattr(user, key, value.value if hasattr(value, "value") else value)
-    user.updated_at = utcnow()
-    session.flush()
-    return user
+    user = _load_staff(session, actor, user_id)
+    _require_modifiable(actor, user)
+    changes = data.model_dump(mode="json", exclude_unset=True)
+    if "role" in changes and changes["role"] != user.role:
+        _check_grantable(actor, Role(changes["role"]))
+        if user.id == actor.user_id:
+            raise Forbidden("You cannot change your own role")
+    if "email" in changes and _email_taken(session, changes["email"], except_id=user.id):
+        raise InvalidInput(fields=[_EMAIL_TAKEN])
+    changes = {key: value for key, value in changes.items() if getattr(user, key) != value}
+    if changes:
+        _write_unique_email(session, lambda: _apply(user, {**changes, "updated_at": utcnow()}))
+    return StaffOut.model_validate(user)
 
 
-def set_active(session: Session, *, actor: Actor, user_id: uuid.UUID, active: bool) -> User:
+def _apply(user: User, values: dict[str, object]) -> None:
+    for key, value in values.items():
+        setattr(user, key, value)
+
+
+def set_active(session: Session, *, actor: Actor, user_id: uuid.UUID, active: bool) -> StaffOut:
     """Disable (ending every session at once) or re-enable an account."""
-    user = get_staff(session, actor=actor, user_id=user_id)
+    user = _load_staff(session, actor, user_id)
+    _require_modifiable(actor, user)
     if user.id == actor.user_id and not active:
-        raise Conflict("You cannot disable your own account")
-    user.active = active
-    user.disabled_at = None if active else utcnow()
-    user.updated_at = utcnow()
+        raise Forbidden("You cannot disable your own account")
+    if user.active != active:
+        user.active = active
+        user.disabled_at = None if active else utcnow()
+        user.updated_at = utcnow()
     if not active:
+        # Sessions revoked here stay revoked after re-enabling: the professional signs in afresh.
         auth_service.revoke_all_sessions(session, user.id, reason="disabled")
     session.flush()
-    return user
+    return StaffOut.model_validate(user)
 
 
-def reset_totp(session: Session, *, actor: Actor, user_id: uuid.UUID) -> User:
+def reset_totp(session: Session, *, actor: Actor, user_id: uuid.UUID) -> StaffOut:
     """An admin clears a lost authenticator; the user enrols again at next sign-in."""
-    user = get_staff(session, actor=actor, user_id=user_id)
+    user = _load_staff(session, actor, user_id)
+    _require_modifiable(actor, user)
+    if user.id == actor.user_id:
+        # Dropping one's own second factor needs the password (POST /auth/totp/disable), not admin rights.
+        raise Forbidden("Use your own account settings to change your two-factor authentication")
     auth_service.disable_totp(session, user=user)
     auth_service.revoke_all_sessions(session, user.id, reason="2fa_reset")
-    return user
+    user.updated_at = utcnow()
+    session.flush()
+    return StaffOut.model_validate(user)
 
 
 def disable_own_totp(session: Session, *, settings: Settings, user_id: uuid.UUID) -> None:
+    """Turn off one's own TOTP where policy allows it."""
     user = session.get(User, user_id)
     assert user is not None
     if settings.require_2fa == "all" or user.role in (Role.org_admin, Role.region_admin):
@@ -165,7 +229,9 @@ def disable_own_totp(session: Session, *, settings: Settings, user_id: uuid.UUID
     auth_service.disable_totp(session, user=user)
 
 
-def set_password(session: Session, *, user_id: uuid.UUID, password: str, keep_session: uuid.UUID | None) -> None:
+def set_password(
+    session: Session, *, user_id: uuid.UUID, password: str, keep_session: uuid.UUID | None
+) -> None:
     """Change a password and end every other session of the user."""
     user = session.get(User, user_id)
     assert user is not None
