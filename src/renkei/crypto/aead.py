@@ -39,7 +39,11 @@ def key_id_of(blob: bytes) -> str:
     n = blob[1]
     if len(blob) < 2 + n + NONCE_BYTES + 16:
         raise DecryptionError("truncated envelope")
-    return blob[2 : 2 + n].decode("ascii")
+    try:
+        return blob[2 : 2 + n].decode("ascii")
+    except UnicodeDecodeError as exc:
+        # A corrupted length or key id byte must fail closed like any other tampering, not crash.
+        raise DecryptionError("malformed key id") from exc
 
 
 def open_(key: bytes, blob: bytes, *, aad: str, binding: str) -> bytes:

@@ -8,7 +8,8 @@ import re
 import unicodedata
 
 _SPACE = re.compile(r"[\s\u3000]+")
-_NUMBER_NOISE = re.compile(r"[\s\-‐－ー−]+")
+# Hyphen look-alikes that Japanese IMEs and forms produce; NFKC leaves the dashes U+2012-2015 alone.
+_NUMBER_NOISE = re.compile(r"[\s\-‐－ー−\u2012-\u2015]+")
 
 
 def normalise_kana(text: str) -> str:

@@ -81,7 +81,7 @@ def load(path: Path) -> KeyMaterial:
         )
     except FileNotFoundError as exc:
         raise KeyFileError(f"key file not found: {path}") from exc
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise KeyFileError(f"{path}: malformed key file ({type(exc).__name__})") from exc
     if material.current_kek not in material.keks:
         raise KeyFileError(f"{path}: current KEK {material.current_kek} is not in the file")

@@ -19,15 +19,23 @@ CACHE_SIZE = 20_000
 class Keyring:
     """Holds key material loaded from the key file; reloads it when it meets a KEK id it does not know."""
 
-    def __init__(self, path: Path, material: keyfile.KeyMaterial) -> None:
+    def __init__(self, path: Path, material: keyfile.KeyMaterial, *, stamp: object = None) -> None:
         self.path = Path(path)
         self._material = material
+        self._stamp = stamp if stamp is not None else _file_stamp(self.path)
+        # KEKs that left the key file while this process ran: a read whose transaction began before a
+        # rotation finished may still meet a data key wrapped by one of them.
+        self._retired: dict[str, bytes] = {}
         self._lock = threading.Lock()
-        self._cache: OrderedDict[str, bytes] = OrderedDict()
+        # key id -> (owner, data key); the owner is checked on every hit so the cache never hands a
+        # data key to a different patient than the one it was unwrapped for.
+        self._cache: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
 
     @classmethod
     def open(cls, path: Path) -> Keyring:
-        return cls(path, keyfile.load(path))
+        # Stamp before reading: a change in between makes the next check reload, never miss it.
+        stamp = _file_stamp(Path(path))
+        return cls(path, keyfile.load(path), stamp=stamp)
 
     @property
     def current_kek_id(self) -> str:
@@ -52,7 +60,19 @@ class Keyring:
     def reload(self) -> None:
         """Re-read the key file (after `renkei keys rotate` ran in another process)."""
         with self._lock:
-            self._material = keyfile.load(self.path)
+            stamp = _file_stamp(self.path)
+            material = keyfile.load(self.path)
+            for kek_id, kek in self._material.keks.items():
+                if kek_id not in material.keks:
+                    self._retired[kek_id] = kek
+            self._material, self._stamp = material, stamp
+
+    def _refresh_if_changed(self) -> None:
+        if _file_stamp(self.path) != self._stamp:
+            self.reload()
+
+    def _kek(self, kek_id: str) -> bytes | None:
+        return self._material.keks.get(kek_id) or self._retired.get(kek_id)
 
     # -- data keys -------------------------------------------------------------------------
 
@@ -62,22 +82,26 @@ class Keyring:
 
     def wrap(self, data_key: bytes, *, owner: str, key_id: str) -> tuple[str, bytes]:
         """Wrap a data key under the current KEK; returns (kek id, nonce+ciphertext)."""
-        kek_id = self._material.current_kek
+        # A long-running server must not keep wrapping new keys under a KEK that a rotation in
+        # another process has since retired: those patients would be unreadable after a restart.
+        self._refresh_if_changed()
+        material = self._material
+        kek_id = material.current_kek
         nonce = os.urandom(12)
-        ct = AESGCM(self._material.keks[kek_id]).encrypt(nonce, data_key, _wrap_aad(owner, key_id))
+        ct = AESGCM(material.keks[kek_id]).encrypt(nonce, data_key, _wrap_aad(owner, key_id))
         return kek_id, nonce + ct
 
     def unwrap(self, kek_id: str, wrapped: bytes, *, owner: str, key_id: str) -> bytes:
         """Unwrap a data key, consulting the in-memory cache first."""
         with self._lock:
             cached = self._cache.get(key_id)
-            if cached is not None:
+            if cached is not None and cached[0] == owner:
                 self._cache.move_to_end(key_id)
-                return cached
-        kek = self._material.keks.get(kek_id)
+                return cached[1]
+        kek = self._kek(kek_id)
         if kek is None:
             self.reload()
-            kek = self._material.keks.get(kek_id)
+            kek = self._kek(kek_id)
             if kek is None:
                 raise DecryptionError(f"KEK {kek_id} is not in the key file")
         try:
@@ -85,7 +109,7 @@ class Keyring:
         except InvalidTag as exc:
             raise DecryptionError("data key unwrap failed") from exc
         with self._lock:
-            self._cache[key_id] = data_key
+            self._cache[key_id] = (owner, data_key)
             if len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
         return data_key
@@ -109,6 +133,15 @@ class Keyring:
 
 def _wrap_aad(owner: str, key_id: str) -> bytes:
     return f"renkei/dk|{owner}|{key_id}".encode()
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """Cheap change detector: the key file is replaced atomically, so its inode and mtime change."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def ensure_dev_keyfile(path: Path) -> bool:

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from pydantic import Field, field_validator, model_validator
 
+from renkei.errors import FieldProblem
 from renkei.patients.models import TeamRole
 from renkei.web.schemas import ResponseModel, StrictModel
 
@@ -89,13 +90,19 @@ class LookupIn(StrictModel):
     birth_date: date | None = None
     insurance_number: str | None = Field(default=None, min_length=4, max_length=40)
 
-    @model_validator(mode="after")
-    def _one_way(self) -> LookupIn:
-        by_name = self.name_kana is not None and self.birth_date is not None
-        by_number = self.insurance_number is not None
-        if by_name == by_number or (self.name_kana is None) != (self.birth_date is None):
-            raise ValueError("give either name_kana and birth_date, or insurance_number")
-        return self
+    def problems(self) -> list[FieldProblem]:
+        """Either kana name and birth date together, or an insurance number; each problem names its field."""
+        if self.insurance_number is not None:
+            extra = [f for f in ("name_kana", "birth_date") if getattr(self, f) is not None]
+            return [FieldProblem(f"/{f}", "保険番号と同時には指定できません",
+                                 "Give either insurance_number, or name_kana and birth_date, not both") for f in extra]
+        missing = [f for f in ("name_kana", "birth_date") if getattr(self, f) is None]
+        if len(missing) == 2:
+            return [FieldProblem("/insurance_number", "保険番号、またはカナ氏名と生年月日を指定してください",
+                                 "Give insurance_number, or name_kana and birth_date")]
+        return [FieldProblem(f"/{f}", "カナ氏名と生年月日は両方必要です（または保険番号）",
+                             "name_kana and birth_date are needed together (or give insurance_number)")
+                for f in missing]
 
 
 class LookupResult(ResponseModel):

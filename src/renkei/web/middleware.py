@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import time
 from typing import Any
@@ -67,11 +68,10 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = scope.get("route")
             record: dict[str, Any] = {
                 "request_id": request_id,
                 "method": scope.get("method"),
-                "route": getattr(route, "path", None) or "<unmatched>",
+                "route": route_template(scope),
                 "status": status,
                 "ms": round((time.perf_counter() - start) * 1000, 1),
             }
@@ -79,6 +79,26 @@ class RequestContextMiddleware:
             if user_id:
                 record["user_id"] = str(user_id)
             access_log.info(json.dumps(record))
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's template with its router prefix: '/api/v1/patients/{patient_id}'.
+
+    FastAPI no longer copies included routes under their prefix, so `scope["route"].path` is the
+    template inside its router ('/patients/{patient_id}', shared by the API and the HTML page). The
+    prefix is recovered from the concrete path by removing the rendered template from its end; path
+    values themselves never reach the log.
+    """
+    template = getattr(scope.get("route"), "path", None)
+    if not template:
+        return "<unmatched>"
+    rendered = template
+    for name, value in (scope.get("path_params") or {}).items():
+        rendered = re.sub(r"\{" + re.escape(name) + r"(:[^}]*)?\}", lambda _m, v=str(value): v, rendered)
+    path = scope.get("path", "")
+    if rendered and path.endswith(rendered):
+        return path[: len(path) - len(rendered)] + template
+    return template
 
 
 class BodyLimitMiddleware:
@@ -104,6 +124,7 @@ class BodyLimitMiddleware:
             return
         received = 0
         too_large = False
+        started = False
 
         async def limited_receive() -> Message:
             nonlocal received, too_large
@@ -115,9 +136,22 @@ class BodyLimitMiddleware:
                     raise _TooLarge()
             return message
 
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            # FastAPI turns an exception raised while it reads the body into its own 400 response;
+            # once the limit is hit the client must get the 413 below instead.
+            if too_large:
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
         try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not too_large:
+                raise
+        if too_large and not started:
             await _reject(send)
 
 

@@ -1,0 +1,136 @@
+"""Per-patient data keys: row binding, column binding, wrapped-key ownership and crypto-shredding."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from renkei.crypto import aead
+from renkei.crypto.aead import DecryptionError
+from renkei.crypto.keyring import Keyring
+from renkei.patients import keys
+from renkei.patients import service as patient_service
+from renkei.patients.models import Patient, PatientKey
+from tests.factories import make_patient
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**53), max_value=2**53) | st.text(max_size=40)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    max_leaves=20,
+)
+
+
+def _key_row(db, patient_id) -> PatientKey:
+    return db.scalars(select(PatientKey).where(PatientKey.patient_id == patient_id)).one()
+
+
+def _fresh(keyring: Keyring) -> Keyring:
+    """Another process: same key file, empty data-key cache."""
+    return Keyring.open(keyring.path)
+
+
+def test_identity_is_readable_by_the_keyring_of_a_freshly_started_process(db, keyring, world):
+    patient = db.get(Patient, world.patient_id)
+    identity = patient_service.decrypt_identity(db, _fresh(keyring), patient)
+    assert identity.name == "山田 花子"
+    assert "山田".encode() not in patient.identity_ct
+
+
+def test_identity_ciphertext_copied_to_another_patients_row_fails(db, keyring, world):
+    other_id = make_patient(db, keyring, world.physician, name="別人 次郎", name_kana="ベツジン ジロウ")
+    source, target = db.get(Patient, world.patient_id), db.get(Patient, other_id)
+    target.identity_ct = source.identity_ct
+    db.flush()
+    for ring in (keyring, _fresh(keyring)):
+        with pytest.raises(DecryptionError):
+            patient_service.decrypt_identity(db, ring, target)
+
+
+def test_ciphertext_moved_between_rows_of_the_same_patient_fails(db, keyring, world):
+    blob = keys.seal_json(db, keyring, world.patient_id, aad="timeline_entry.data_ct", binding="entry:1",
+                          value={"note": "褥瘡あり"})
+    assert keys.open_json(db, keyring, world.patient_id, blob, aad="timeline_entry.data_ct",
+                          binding="entry:1") == {"note": "褥瘡あり"}
+    with pytest.raises(DecryptionError):
+        keys.open_json(db, keyring, world.patient_id, blob, aad="timeline_entry.data_ct", binding="entry:2")
+
+
+def test_ciphertext_moved_to_another_column_fails(db, keyring, world):
+    patient = db.get(Patient, world.patient_id)
+    with pytest.raises(DecryptionError):
+        keys.open_json(db, keyring, world.patient_id, patient.identity_ct, aad="timeline_entry.data_ct",
+                       binding=f"patient:{world.patient_id}")
+
+
+def test_ciphertext_of_one_patient_cannot_be_opened_as_another_patients(db, keyring, world):
+    other_id = make_patient(db, keyring, world.physician, name="別人 次郎", name_kana="ベツジン ジロウ")
+    blob = keys.seal_bytes(db, keyring, world.patient_id, aad="attachment.data_ct", binding="att:1", data=b"photo")
+    with pytest.raises(DecryptionError, match="data key not found"):
+        keys.open_bytes(db, keyring, other_id, blob, aad="attachment.data_ct", binding="att:1")
+
+
+@pytest.mark.parametrize("warm_cache", [False, True], ids=["cold-cache", "warm-cache"])
+def test_wrapped_data_key_of_patient_a_cannot_be_unwrapped_for_patient_b(db, keyring, world, warm_cache):
+    other_id = make_patient(db, keyring, world.physician, name="別人 次郎", name_kana="ベツジン ジロウ")
+    row_a = _key_row(db, world.patient_id)
+    ring = _fresh(keyring)
+    if warm_cache:
+        ring.unwrap(row_a.kek_id, row_a.wrapped, owner=str(world.patient_id), key_id=row_a.key_id)
+    with pytest.raises(DecryptionError):
+        ring.unwrap(row_a.kek_id, row_a.wrapped, owner=str(other_id), key_id=row_a.key_id)
+
+
+def test_wrapped_data_key_copied_into_another_patients_key_row_fails(db, keyring, world):
+    other_id = make_patient(db, keyring, world.physician, name="別人 次郎", name_kana="ベツジン ジロウ")
+    row_a, row_b = _key_row(db, world.patient_id), _key_row(db, other_id)
+    row_b.wrapped, row_b.kek_id = row_a.wrapped, row_a.kek_id
+    db.flush()
+    with pytest.raises(DecryptionError, match="unwrap failed"):
+        patient_service.decrypt_identity(db, _fresh(keyring), db.get(Patient, other_id))
+
+
+def test_crypto_shredded_patient_can_no_longer_be_decrypted(db, keyring, world):
+    patient = db.get(Patient, world.patient_id)
+    assert patient_service.decrypt_identity(db, keyring, patient).name == "山田 花子"  # data key now cached
+    row = _key_row(db, world.patient_id)
+    db.delete(row)
+    db.flush()
+    keyring.forget(row.key_id)
+    assert aead.key_id_of(patient.identity_ct) == row.key_id
+    for ring in (keyring, _fresh(keyring)):
+        with pytest.raises(DecryptionError, match="data key not found"):
+            patient_service.decrypt_identity(db, ring, patient)
+
+
+def test_shredding_one_patient_leaves_the_others_readable(db, keyring, world):
+    other_id = make_patient(db, keyring, world.physician, name="別人 次郎", name_kana="ベツジン ジロウ")
+    row = _key_row(db, world.patient_id)
+    db.delete(row)
+    db.flush()
+    keyring.forget(row.key_id)
+    assert patient_service.decrypt_identity(db, keyring, db.get(Patient, other_id)).name == "別人 次郎"
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=60, deadline=None)
+@given(value=_json, binding=st.text(max_size=80))
+def test_patient_json_round_trips_for_any_value_and_binding(db, keyring, world, value, binding):
+    blob = keys.seal_json(db, keyring, world.patient_id, aad="timeline_entry.data_ct", binding=binding, value=value)
+    assert keys.open_json(db, keyring, world.patient_id, blob, aad="timeline_entry.data_ct",
+                          binding=binding) == value
+
+
+def test_moving_both_ciphertext_and_key_row_to_another_patient_still_fails(db, keyring, world):
+    other_id = make_patient(db, keyring, world.physician, name="別人 次郎", name_kana="ベツジン ジロウ")
+    source = db.get(Patient, world.patient_id)
+    patient_service.decrypt_identity(db, keyring, source)  # A's data key is now cached in this process
+    row_a = _key_row(db, world.patient_id)
+    row_a.patient_id = other_id
+    target = db.get(Patient, other_id)
+    target.identity_ct = source.identity_ct
+    db.flush()
+    for ring in (keyring, _fresh(keyring)):
+        with pytest.raises(DecryptionError):
+            patient_service.decrypt_identity(db, ring, target)
