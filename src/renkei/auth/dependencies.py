@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hmac
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
+from sqlalchemy.orm import Session
 
 from renkei.auth import service
+from renkei.auth.exceptions import TotpEnrolmentRequired
 from renkei.auth.service import Actor
 from renkei.config import Settings
 from renkei.crypto.keyring import Keyring
@@ -16,9 +19,15 @@ from renkei.errors import Forbidden, NotAuthenticated
 
 SESSION_COOKIE = "renkei_session"
 CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Paths an admin who has not enrolled TOTP yet may still use: enrolment itself and signing out.
-_ENROLMENT_PATHS = ("/api/v1/me", "/api/v1/auth/", "/account/2fa", "/logout")
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# Paths an account that must enrol TOTP may still use: enrolment itself, who-am-I and signing out.
+# Matched exactly: a prefix would open every future route below it.
+ENROLMENT_PATHS = frozenset({
+    "/api/v1/me", "/api/v1/auth/logout", "/api/v1/auth/totp/enrol", "/api/v1/auth/totp/confirm",
+    "/account/2fa", "/logout",
+})
 
 
 def get_settings(request: Request) -> Settings:
@@ -37,39 +46,64 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def current_actor(request: Request, session: SessionDep, settings: SettingsDep, keyring: KeyringDep) -> Actor:
+def origin_allowed(settings: Settings, origin: str) -> bool:
+    """Whether a browser's `Origin` is ours: the configured allow-list or the public URL's own origin."""
+    public = urlsplit(settings.public_url)
+    return origin in settings.allowed_origins or origin == f"{public.scheme}://{public.netloc}"
+
+
+async def submitted_csrf_token(request: Request) -> str:
+    """The CSRF token a write carries: the `X-CSRF-Token` header, or the `csrf_token` field of a form post.
+
+    Kept apart from `current_actor` because reading a form is async while the actor lookup does blocking
+    database work, which must run in the thread pool and never on the event loop.
+    """
+    if request.method in SAFE_METHODS:
+        return ""
+    supplied = request.headers.get(CSRF_HEADER, "")
+    if not supplied and request.headers.get("content-type", "").startswith(_FORM_TYPES):
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        supplied = value if isinstance(value, str) else ""
+    return supplied
+
+
+def current_actor(
+    request: Request, session: SessionDep, settings: SettingsDep, keyring: KeyringDep,
+    csrf_token: Annotated[str, Depends(submitted_csrf_token)],
+) -> Actor:
     """Resolve the actor from `Authorization: Bearer` or the session cookie; cookie writes need CSRF."""
     header = request.headers.get("authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
+        if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthenticated()
-        actor = service.actor_from_access_token(session, settings=settings, keyring=keyring, token=token.strip())
+        actor = service.actor_from_access_token(session, settings=settings, keyring=keyring,
+                                                token=token.strip())
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         if not cookie:
             raise NotAuthenticated()
         actor = service.actor_from_cookie(session, settings=settings, cookie=cookie)
         if request.method not in SAFE_METHODS:
-            await _check_csrf(request, session, actor, settings)
+            _check_csrf(request, session, actor, settings, csrf_token)
     request.state.user_id = actor.user_id
-    if actor.needs_totp_enrolment and not request.url.path.startswith(_ENROLMENT_PATHS):
-        raise Forbidden("Two-factor authentication must be set up first (二要素認証の設定が必要です)")
+    if actor.needs_totp_enrolment and _app_path(request) not in ENROLMENT_PATHS:
+        raise TotpEnrolmentRequired()
     return actor
 
 
-async def _check_csrf(request: Request, session: SessionDep, actor: Actor, settings: Settings) -> None:
+def _app_path(request: Request) -> str:
+    path, root = request.scope["path"], request.scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
+
+
+def _check_csrf(request: Request, session: Session, actor: Actor, settings: Settings, supplied: str) -> None:
     origin = request.headers.get("origin")
-    if origin and origin not in settings.allowed_origins:
+    if origin is not None and not origin_allowed(settings, origin):
         raise Forbidden("Cross-origin request refused")
     expected = service.csrf_token_for(session, actor.session_id) or ""
-    supplied = request.headers.get(CSRF_HEADER, "")
-    if not supplied and request.headers.get("content-type", "").startswith(
-        ("application/x-www-form-urlencoded", "multipart/form-data")
-    ):
-        form = await request.form()
-        supplied = str(form.get("csrf_token", ""))
-    if not expected or not hmac.compare_digest(expected, supplied):
+    if not expected or not hmac.compare_digest(expected.encode(), supplied.encode()):
         raise Forbidden("CSRF token missing or invalid")
 
 

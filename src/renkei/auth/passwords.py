@@ -54,7 +54,9 @@ def _common_passwords() -> frozenset[str]:
     return frozenset(line.strip().lower() for line in text.splitlines() if line.strip())
 
 
-def check_policy(password: str, *, path: str = "/password", context: tuple[str, ...] = ()) -> list[FieldProblem]:
+def check_policy(
+    password: str, *, path: str = "/password", context: tuple[str, ...] = ()
+) -> list[FieldProblem]:
     """Return the policy violations of a new password (empty when acceptable)."""
     problems: list[FieldProblem] = []
     if len(password) < MIN_LENGTH:

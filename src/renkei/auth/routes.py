@@ -68,17 +68,22 @@ def totp_confirm(body: TotpCodeIn, actor: ActorDep, session: SessionDep, keyring
 
 
 @router.post("/auth/totp/disable", status_code=status.HTTP_204_NO_CONTENT, summary="Turn TOTP off")
-def totp_disable(body: ReauthIn, actor: ActorDep, session: SessionDep, settings: SettingsDep, keyring: KeyringDep):
+def totp_disable(
+    body: ReauthIn, actor: ActorDep, session: SessionDep, settings: SettingsDep, keyring: KeyringDep
+) -> None:
     """Turn two-factor sign-in off (not allowed where it is required)."""
-    service.reauthenticate(session, keyring=keyring, user_id=actor.user_id, password=body.password, otp=body.otp)
+    service.reauthenticate(session, settings=settings, keyring=keyring, user_id=actor.user_id,
+                           password=body.password, otp=body.otp)
     directory_service.disable_own_totp(session, settings=settings, user_id=actor.user_id)
 
 
 @router.post("/auth/password", status_code=status.HTTP_204_NO_CONTENT, summary="Change my password")
-def change_password(body: PasswordChangeIn, actor: ActorDep, session: SessionDep, keyring: KeyringDep) -> None:
+def change_password(
+    body: PasswordChangeIn, actor: ActorDep, session: SessionDep, settings: SettingsDep, keyring: KeyringDep
+) -> None:
     """Change the password; every other session of this user ends."""
-    service.reauthenticate(session, keyring=keyring, user_id=actor.user_id, password=body.current_password,
-                           otp=body.otp)
+    service.reauthenticate(session, settings=settings, keyring=keyring, user_id=actor.user_id,
+                           password=body.current_password, otp=body.otp)
     problems = passwords.check_policy(body.new_password, path="/new_password")
     if problems:
         raise InvalidInput(fields=problems)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
+from typing import NoReturn
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from renkei.auth import passwords, tokens, totp
@@ -51,6 +53,13 @@ class Actor:
 
 
 @dataclass(frozen=True)
+class TotpSetup:
+    enabled: bool
+    secret: str | None = None
+    otpauth_uri: str | None = None
+
+
+@dataclass(frozen=True)
 class IssuedTokens:
     access_token: str
     refresh_token: str
@@ -59,56 +68,97 @@ class IssuedTokens:
 
 
 def totp_required(settings: Settings, user: User) -> bool:
-    return user.totp_enabled or settings.require_2fa == "all" or user.role in (Role.org_admin, Role.region_admin)
+    is_admin = user.role in (Role.org_admin, Role.region_admin)
+    return user.totp_enabled or settings.require_2fa == "all" or is_admin
 
 
 # -- throttling ----------------------------------------------------------------------------
 
-
-def _throttle_keys(keyring: Keyring, email: str, client_ip: str) -> tuple[str, str]:
-    # Keyed digests: the table never holds an email address or client address in clear.
-    return (
-        "acct:" + keyring.blind_index("login-email", email.strip().lower())[:40],
-        "ip:" + keyring.blind_index("login-ip", client_ip)[:40],
-    )
+# An account's failures are remembered for a day so that each further run of failures locks it for longer.
+ACCOUNT_MEMORY = timedelta(days=1)
+MAX_LOCKOUT = timedelta(days=1)
 
 
-def _check_throttle(session: Session, settings: Settings, keys: tuple[str, str], now: datetime) -> None:
-    acct_key, ip_key = keys
+def _account_key(keyring: Keyring, email: str) -> str:
+    # Keyed digests: the table never holds an email address or client address in clear. Unknown addresses get
+    # a counter too, so a lockout tells nothing about whether an account exists.
+    return "acct:" + keyring.blind_index("login-email", email.strip().lower())[:40]
+
+
+def _ip_key(keyring: Keyring, client_ip: str) -> str:
+    return "ip:" + keyring.blind_index("login-ip", client_ip)[:40]
+
+
+def _retry_after(until: datetime, now: datetime) -> dict[str, str]:
+    return {"Retry-After": str(int((until - now).total_seconds()) + 1)}
+
+
+def _check_throttle(
+    session: Session, settings: Settings, now: datetime, *, account_key: str, ip_key: str | None = None
+) -> None:
+    keys = [account_key] if ip_key is None else [account_key, ip_key]
     rows = {r.key: r for r in session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys)))}
-    acct, ip = rows.get(acct_key), rows.get(ip_key)
+    acct = rows.get(account_key)
     if acct and acct.locked_until and acct.locked_until > now:
-        raise TooManyAttempts(headers={"Retry-After": str(int((acct.locked_until - now).total_seconds()) + 1)})
-    window = timedelta(minutes=settings.login_ip_window_minutes)
-    if ip and ip.window_start + window > now and ip.failures >= settings.login_ip_max_attempts:
-        raise TooManyAttempts(headers={"Retry-After": str(int((ip.window_start + window - now).total_seconds()) + 1)})
+        raise TooManyAttempts(headers=_retry_after(acct.locked_until, now))
+    ip = rows.get(ip_key) if ip_key else None
+    window_end = ip.window_start + timedelta(minutes=settings.login_ip_window_minutes) if ip else now
+    if ip and window_end > now and ip.failures >= settings.login_ip_max_attempts:
+        raise TooManyAttempts(headers=_retry_after(window_end, now))
 
 
-def _record_failure(session: Session, settings: Settings, keys: tuple[str, str], now: datetime) -> None:
-    acct_key, ip_key = keys
-    window = timedelta(minutes=settings.login_ip_window_minutes)
+def _record_failure(
+    session: Session, settings: Settings, now: datetime, *, account_key: str, ip_key: str | None = None
+) -> None:
+    """Count a failed attempt; runs after the request's rollback, maybe concurrently with other attempts."""
+    keys = sorted([account_key] if ip_key is None else [account_key, ip_key])
     for key in keys:
-        row = session.get(LoginThrottle, key)
-        if row is None:
-            row = LoginThrottle(key=key, failures=0, window_start=now)
-            session.add(row)
-        if key == ip_key and row.window_start + window <= now:
-            row.failures, row.window_start = 0, now
-        if key == acct_key and row.locked_until and row.locked_until <= now:
-            row.failures, row.locked_until = 0, None
-        row.failures += 1
-        if key == acct_key and row.failures >= settings.login_max_failures:
-            # Back off exponentially past the threshold, capped at a day.
-            over = row.failures - settings.login_max_failures
-            minutes = min(settings.login_lockout_minutes * (2**over), 24 * 60)
-            row.locked_until = now + timedelta(minutes=minutes)
+        _ensure_throttle_row(session, key, now)
+    # Row locks (PostgreSQL; SQLite serialises writers already) so that parallel guesses cannot lose counts.
+    rows = session.scalars(
+        select(LoginThrottle).where(LoginThrottle.key.in_(keys)).order_by(LoginThrottle.key)
+        .with_for_update().execution_options(populate_existing=True)
+    )
+    for row in rows:
+        if row.key == account_key:
+            _count_account_failure(settings, row, now)
+        else:
+            _count_ip_failure(settings, row, now)
     session.flush()
 
 
-def _clear_account_failures(session: Session, acct_key: str) -> None:
-    row = session.get(LoginThrottle, acct_key)
+def _ensure_throttle_row(session: Session, key: str, now: datetime) -> None:
+    if session.get(LoginThrottle, key) is not None:
+        return
+    try:
+        with session.begin_nested():
+            session.add(LoginThrottle(key=key, failures=0, window_start=now))
+    except IntegrityError:
+        pass  # a concurrent attempt created it first
+
+
+def _count_account_failure(settings: Settings, row: LoginThrottle, now: datetime) -> None:
+    locked = row.locked_until is not None and row.locked_until > now
+    if not locked and row.window_start + ACCOUNT_MEMORY <= now:
+        row.failures, row.window_start, row.locked_until = 0, now, None
+    row.failures += 1
+    if row.failures % settings.login_max_failures == 0:
+        # Every further run of failures doubles the lockout, capped at a day.
+        strikes = min(row.failures // settings.login_max_failures, 20)
+        lockout = timedelta(minutes=settings.login_lockout_minutes) * 2 ** (strikes - 1)
+        row.locked_until = now + min(lockout, MAX_LOCKOUT)
+
+
+def _count_ip_failure(settings: Settings, row: LoginThrottle, now: datetime) -> None:
+    if row.window_start + timedelta(minutes=settings.login_ip_window_minutes) <= now:
+        row.failures, row.window_start = 0, now
+    row.failures += 1
+
+
+def _clear_account_failures(session: Session, account_key: str, now: datetime) -> None:
+    row = session.get(LoginThrottle, account_key)
     if row is not None:
-        row.failures, row.locked_until = 0, None
+        row.failures, row.window_start, row.locked_until = 0, now, None
 
 
 # -- sign-in -------------------------------------------------------------------------------
@@ -120,40 +170,56 @@ def authenticate(
 ) -> User:
     """Check credentials (and TOTP); failures are counted even though the request fails."""
     now = utcnow()
-    keys = _throttle_keys(keyring, email, client_ip)
-    _check_throttle(session, settings, keys, now)
+    keys = {"account_key": _account_key(keyring, email), "ip_key": _ip_key(keyring, client_ip)}
+    _check_throttle(session, settings, now, **keys)
     user = session.scalars(select(User).where(User.email == email.strip().lower())).first()
     ok, new_hash = passwords.verify(password, user.password_hash if user else None)
     if not ok or user is None or not user.active:
-        after_rollback(session, lambda s: _record_failure(s, settings, keys, now))
+        after_rollback(session, lambda s: _record_failure(s, settings, now, **keys))
         raise InvalidCredentials()
     if user.totp_enabled:
         if not otp:
             raise OtpRequired()
         step = totp.accept(_totp_secret(keyring, user), otp, user.totp_last_step)
         if step is None:
-            after_rollback(session, lambda s: _record_failure(s, settings, keys, now))
+            after_rollback(session, lambda s: _record_failure(s, settings, now, **keys))
             raise InvalidCredentials("The one-time code is incorrect or already used")
         user.totp_last_step = step
     if new_hash:
         user.password_hash = new_hash
-    _clear_account_failures(session, keys[0])
+    _clear_account_failures(session, keys["account_key"], now)
     session.flush()
     return user
 
 
-def reauthenticate(session: Session, *, keyring: Keyring, user_id: uuid.UUID, password: str, otp: str | None) -> None:
-    """Re-check the password (and TOTP if enrolled) before a sensitive action."""
+def reauthenticate(
+    session: Session, *, settings: Settings, keyring: Keyring, user_id: uuid.UUID, password: str,
+    otp: str | None,
+) -> None:
+    """Re-check the password (and TOTP if enrolled) before a sensitive action; throttled like sign-in.
+
+    Without the throttle a stolen access token would be an unlimited password-guessing oracle.
+    """
+    now = utcnow()
     user = session.get(User, user_id)
-    ok, _ = passwords.verify(password, user.password_hash if user else None)
-    if not ok or user is None or not user.active:
+    if user is None or not user.active:
+        raise NotAuthenticated("Session ended")
+    account_key = _account_key(keyring, user.email)
+    _check_throttle(session, settings, now, account_key=account_key)
+    ok, new_hash = passwords.verify(password, user.password_hash)
+    if not ok:
+        after_rollback(session, lambda s: _record_failure(s, settings, now, account_key=account_key))
         raise InvalidCredentials("The password is incorrect")
     if user.totp_enabled:
         step = totp.accept(_totp_secret(keyring, user), otp or "", user.totp_last_step)
         if step is None:
+            if otp:
+                after_rollback(session, lambda s: _record_failure(s, settings, now, account_key=account_key))
             raise OtpRequired("A valid one-time code is required")
         user.totp_last_step = step
-        session.flush()
+    if new_hash:
+        user.password_hash = new_hash
+    session.flush()
 
 
 def start_session(session: Session, *, settings: Settings, user: User, kind: str) -> tuple[AuthSession, str]:
@@ -162,8 +228,9 @@ def start_session(session: Session, *, settings: Settings, user: User, kind: str
     token = tokens.new_opaque()
     if kind == "web":
         auth = AuthSession(
-            user_id=user.id, kind="web", token_hash=tokens.digest(token), csrf_token=secrets.token_urlsafe(32),
-            created_at=now, last_seen_at=now, expires_at=now + timedelta(hours=settings.session_absolute_hours),
+            user_id=user.id, kind="web", token_hash=tokens.digest(token),
+            csrf_token=secrets.token_urlsafe(32), created_at=now, last_seen_at=now,
+            expires_at=now + timedelta(hours=settings.session_absolute_hours),
         )
         session.add(auth)
     else:
@@ -191,23 +258,40 @@ def issue_tokens(settings: Settings, keyring: Keyring, auth: AuthSession, refres
 def refresh(session: Session, *, settings: Settings, keyring: Keyring, refresh_token: str) -> IssuedTokens:
     """Rotate a refresh token; presenting a spent one revokes its whole family."""
     now = utcnow()
-    row = session.scalars(select(RefreshToken).where(RefreshToken.token_hash == tokens.digest(refresh_token))).first()
+    digest = tokens.digest(refresh_token)
+    row = session.scalars(select(RefreshToken).where(RefreshToken.token_hash == digest)).first()
     if row is None:
         raise NotAuthenticated("Invalid refresh token")
-    auth = session.get(AuthSession, row.session_id)
     if row.used_at is not None:
-        after_rollback(session, lambda s: revoke_session(s, row.session_id, reason="refresh_reuse"))
-        raise NotAuthenticated("Invalid refresh token")
+        _reject_reuse(session, row.session_id)
+    auth = session.get(AuthSession, row.session_id)
     user = session.get(User, auth.user_id) if auth else None
-    if auth is None or auth.revoked_at or auth.expires_at <= now or row.expires_at <= now or not user or not user.active:
+    if (
+        auth is None or auth.revoked_at is not None or auth.expires_at <= now or row.expires_at <= now
+        or user is None or not user.active
+    ):
         raise NotAuthenticated("Invalid refresh token")
-    row.used_at = now
+    # Compare-and-set: of two requests racing with the same token only one may spend it; the other is a reuse.
+    spent = session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))
+        .values(used_at=now),
+        execution_options={"synchronize_session": False},
+    )
+    if spent.rowcount != 1:
+        _reject_reuse(session, row.session_id)
     new_token = tokens.new_opaque()
     session.add(RefreshToken(session_id=auth.id, token_hash=tokens.digest(new_token), created_at=now,
                              expires_at=auth.expires_at))
     auth.last_seen_at = now
     session.flush()
     return issue_tokens(settings, keyring, auth, new_token)
+
+
+def _reject_reuse(session: Session, session_id: uuid.UUID) -> NoReturn:
+    # A spent token presented again means it was copied: end the sign-in, whoever holds the newer tokens.
+    after_rollback(session, lambda s: revoke_session(s, session_id, reason="refresh_reuse"))
+    raise NotAuthenticated("Invalid refresh token")
 
 
 def revoke_session(session: Session, session_id: uuid.UUID, *, reason: str) -> None:
@@ -226,7 +310,8 @@ def revoke_all_sessions(
     q = update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
     if keep is not None:
         q = q.where(AuthSession.id != keep)
-    session.execute(q.values(revoked_at=utcnow(), revoked_reason=reason), execution_options={"synchronize_session": "fetch"})
+    session.execute(q.values(revoked_at=utcnow(), revoked_reason=reason),
+                    execution_options={"synchronize_session": "fetch"})
 
 
 # -- resolving the actor of a request -------------------------------------------------------
@@ -250,8 +335,9 @@ def actor_from_cookie(session: Session, *, settings: Settings, cookie: str) -> A
         raise NotAuthenticated()
     now = utcnow()
     if auth.revoked_at is None and now - auth.last_seen_at > timedelta(minutes=settings.session_idle_minutes):
-        # Shared tablets: an idle session is ended, not merely hidden.
-        revoke_session(session, auth.id, reason="idle")
+        # Shared tablets: an idle session is ended for good, so the revocation outlives this failed request.
+        session_id = auth.id
+        after_rollback(session, lambda s: revoke_session(s, session_id, reason="idle"))
         raise NotAuthenticated("Session ended after inactivity")
     actor = _actor_for(session, settings, auth)
     if now - auth.last_seen_at > timedelta(seconds=30):
@@ -277,13 +363,21 @@ def csrf_token_for(session: Session, session_id: uuid.UUID) -> str | None:
     return auth.csrf_token if auth else None
 
 
+def end_cookie_session(session: Session, cookie: str) -> None:
+    """Revoke the browser session a cookie names: a new sign-in on a shared tablet replaces the last one."""
+    auth = session.scalars(select(AuthSession).where(AuthSession.token_hash == tokens.digest(cookie))).first()
+    if auth is not None and auth.kind == "web":
+        revoke_session(session, auth.id, reason="replaced")
+
+
 # -- TOTP enrolment ---------------------------------------------------------------------------
 
 
 def _totp_secret(keyring: Keyring, user: User) -> str:
     if user.totp_secret is None:
         raise InvalidCredentials()
-    return keyring.open_secret(user.totp_secret, aad="user_account.totp_secret", binding=str(user.id)).decode()
+    sealed = keyring.open_secret(user.totp_secret, aad="user_account.totp_secret", binding=str(user.id))
+    return sealed.decode()
 
 
 def begin_totp_enrolment(session: Session, *, keyring: Keyring, user_id: uuid.UUID) -> tuple[str, str]:
@@ -298,6 +392,20 @@ def begin_totp_enrolment(session: Session, *, keyring: Keyring, user_id: uuid.UU
     user.totp_last_step = None
     session.flush()
     return secret, totp.provisioning_uri(secret, user.email)
+
+
+def totp_setup(session: Session, *, keyring: Keyring, user_id: uuid.UUID) -> TotpSetup:
+    """The setup page's state: enabled, or the pending secret (started if none, so a reload keeps it)."""
+    user = session.get(User, user_id)
+    assert user is not None
+    if user.totp_enabled:
+        return TotpSetup(enabled=True)
+    if user.totp_secret is None:
+        secret, uri = begin_totp_enrolment(session, keyring=keyring, user_id=user_id)
+    else:
+        secret = _totp_secret(keyring, user)
+        uri = totp.provisioning_uri(secret, user.email)
+    return TotpSetup(enabled=False, secret=secret, otpauth_uri=uri)
 
 
 def confirm_totp_enrolment(session: Session, *, keyring: Keyring, user_id: uuid.UUID, code: str) -> None:
