@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -15,6 +16,8 @@ from renkei.auth import passwords
 from renkei.auth import service as auth_service
 from renkei.auth.service import Actor
 from renkei.config import Settings
+from renkei.consent import service as consent_service
+from renkei.consent.schemas import ConsentCreate
 from renkei.crypto.keyring import Keyring
 from renkei.directory.models import Organisation, User
 from renkei.patients import service as patient_service
@@ -97,6 +100,32 @@ def make_patient(db: Session, keyring: Keyring, registrar: User, **overrides: ob
     return view.id
 
 
+def grant_consent(
+    db: Session, keyring: Keyring, patient_id: uuid.UUID, recorder: User, *, scope: str = "blanket",
+    organisation_ids: Sequence[uuid.UUID] = (), excluded_categories: Sequence[str] = (),
+    given_by: str = "patient", method: str = "written", obtained_on: date | None = None,
+    valid_until: date | None = None,
+    settings: Settings | None = None, **extra: object,
+) -> uuid.UUID:
+    """Record a consent through the consent service (re-authenticating `recorder` with PASSWORD).
+
+    The default is a blanket consent (一括同意) for every organisation on the team and every category.
+    """
+    data = ConsentCreate.model_validate({
+        "given_by": given_by, "method": method, "scope": scope, "organisation_ids": list(organisation_ids),
+        "excluded_categories": list(excluded_categories), "obtained_on": obtained_on or date.today(),
+        "valid_until": valid_until, "password": PASSWORD, **extra,
+    })
+    out = consent_service.record(db, settings=settings or _consent_settings(), keyring=keyring,
+                                 actor=actor_of(recorder), patient_id=patient_id, data=data)
+    return out.id
+
+
+@lru_cache(maxsize=1)
+def _consent_settings() -> Settings:
+    return Settings(environment="test")
+
+
 @dataclass
 class World:
     clinic: Organisation
@@ -108,6 +137,7 @@ class World:
     clinic_admin: User
     nursing_admin: User
     patient_id: uuid.UUID
+    consent_id: uuid.UUID | None = None  # the active blanket consent of `patient_id`
 
 
 def build_world(db: Session, keyring: Keyring) -> World:
@@ -124,4 +154,6 @@ def build_world(db: Session, keyring: Keyring) -> World:
         db, actor=actor_of(physician), patient_id=patient_id,
         data=patient_service.MembershipIn(user_id=nurse.id, team_role="visiting_nurse", start_date=date.today()),
     )
-    return World(clinic, nursing, other, physician, nurse, outsider, clinic_admin, nursing_admin, patient_id)
+    consent_id = grant_consent(db, keyring, patient_id, physician)
+    return World(clinic, nursing, other, physician, nurse, outsider, clinic_admin, nursing_admin, patient_id,
+                 consent_id)

@@ -1,4 +1,4 @@
-"""The `renkei` command: serve, migrate, demo, user create, keys init|status|rotate."""
+"""The `renkei` command: serve, migrate, demo, user create, keys init|status|rotate, audit verify|checkpoint."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import sys
 from collections.abc import Sequence
 
 import uvicorn
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from renkei import demo
+from renkei.audit import service as audit_service
 from renkei.auth import passwords
 from renkei.config import Settings, UnsafeConfiguration
 from renkei.crypto import keyfile
@@ -137,9 +138,39 @@ def cmd_keys(args: argparse.Namespace) -> int:
         count = patient_keys.rewrap_all(session, keyring)
         still_used = set(patient_keys.kek_usage(session))
         retired = retire_keks(settings.key_file, keep=still_used)  # type: ignore[arg-type]
+        # A server that had not yet seen the new key file may have committed a new patient's data key
+        # under an old KEK meanwhile; this keyring still holds the retired KEKs in memory to rewrap it.
+        count += patient_keys.rewrap_all(session, keyring)
         print(f"new KEK {new_id}; rewrapped {count} data keys; retired {len(retired)} old KEK(s)")
     engine.dispose()
     return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    settings = _settings()
+    keyring = _keyring(settings)
+    directory = audit_service.checkpoint_dir(settings)
+    # Verification only reads: on SQLite a plain deferred transaction reads a WAL snapshot without
+    # taking the write lock that make_engine's BEGIN IMMEDIATE would hold for the whole scan.
+    url = settings.sqlalchemy_url
+    engine = create_engine(url) if settings.is_sqlite else make_engine(url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            if args.audit_command == "checkpoint":
+                path = audit_service.checkpoint_now(session, keyring, directory)
+                print(f"checkpoint written: {path}" if path else "the audit log is empty; nothing to sign")
+                return 0
+            result = audit_service.verify(session, keyring, checkpoints=directory)
+            if not result.ok:
+                print(f"BROKEN: first broken sequence number {result.broken_seq} ({result.problem})")
+                return 1
+            # A verified head is signed so that rows removed from the end later are caught.
+            if result.head_seq:
+                audit_service.checkpoint_now(session, keyring, directory)
+            print(f"OK: {result.rows} rows verified, head sequence number {result.head_seq}")
+            return 0
+    finally:
+        engine.dispose()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="key management")
     keys.add_argument("keys_command", choices=["init", "status", "rotate"])
     keys.set_defaults(func=cmd_keys)
+    p = sub.add_parser("audit", help="verify the audit chain or sign a checkpoint")
+    p.add_argument("audit_command", choices=["verify", "checkpoint"])
+    p.set_defaults(func=cmd_audit)
     return parser
 
 
@@ -177,6 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except UnsafeConfiguration as exc:
         print(f"refused: unsafe production configuration: {exc}", file=sys.stderr)
+        return 2
+    except keyfile.KeyFileError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
         return 2
 
 

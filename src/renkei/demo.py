@@ -10,7 +10,11 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from renkei.audit import service as audit
 from renkei.auth.service import Actor
+from renkei.config import Settings
+from renkei.consent import service as consent_service
+from renkei.consent.schemas import ConsentCreate, WithdrawIn
 from renkei.crypto.keyring import Keyring
 from renkei.directory import service as directory_service
 from renkei.directory.models import Organisation, User
@@ -94,8 +98,29 @@ def _actor(user: User) -> Actor:
                  name=user.name, session_id=uuid.uuid4(), session_kind="cli")
 
 
-def load(session: Session, *, keyring: Keyring, password: str, seed: int = 20261122) -> DemoRoster:
+# Consent stories of the demo: patient 1's consent excludes the second care-management office (its
+# care manager cm.kimura is on that team); patient 7 has withdrawn consent.
+EXCLUDES_HIGASHI = 1
+WITHDRAWN = 7
+
+
+def _consent(session: Session, settings: Settings, keyring: Keyring, cm: User, patient_id: uuid.UUID, *,
+             password: str, on: date, excluded_orgs: list[uuid.UUID], withdraw: bool) -> None:
+    actor = _actor(cm)
+    data = ConsentCreate(given_by="patient", method="written", scope="blanket",
+                         organisation_ids=excluded_orgs, obtained_on=on, password=password)
+    consent = consent_service.record(session, settings=settings, keyring=keyring, actor=actor,
+                                     patient_id=patient_id, data=data)
+    if withdraw:
+        consent_service.withdraw(session, settings=settings, keyring=keyring, actor=actor,
+                                 patient_id=patient_id, consent_id=consent.id,
+                                 data=WithdrawIn(reason="本人の申し出により撤回", password=password))
+
+
+def load(session: Session, *, keyring: Keyring, password: str, seed: int = 20261122,
+         settings: Settings | None = None) -> DemoRoster:
     """Create the region; refuses to run twice (the emails are unique)."""
+    settings = settings or Settings()
     if is_loaded(session):
         raise DemoAlreadyLoaded("the demo region is already loaded in this database")
     rng = random.Random(seed)
@@ -146,7 +171,12 @@ def load(session: Session, *, keyring: Keyring, password: str, seed: int = 20261
             u = users[local]
             session.add(CareTeamMembership(patient_id=view.id, user_id=u.id, organisation_id=u.organisation_id,
                                            team_role=role, start_date=start, added_by=cm.id))
+        session.flush()
+        _consent(session, settings, keyring, cm, view.id, password=password, on=start,
+                 excluded_orgs=[orgs["higashi"].id] if i == EXCLUDES_HIGASHI else [], withdraw=i == WITHDRAWN)
     session.flush()
+    # The demo commits outside a request, so the audit rows its services queued are chained here.
+    audit.write_pending(session, keyring)
     return roster(session, keyring=keyring)
 
 

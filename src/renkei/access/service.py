@@ -1,17 +1,34 @@
-"""The one access decision point. Every read or write of patient data asks `can` (or `require`)."""
+"""The one access decision point. Every read or write of patient data asks `can` (or `require`).
+
+A decision needs an active care-team membership, the patient's current consent covering the
+member's organisation and the data category, and a profession allowed for the sheet being written
+(SHEETS.md "Who may write what"); or, failing those, an active break-the-glass grant for the
+emergency scope, read-only. Deny by default. `require` also queues the audit row, allow or deny.
+"""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, and_, exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, exists, false, literal, not_, or_, select
+from sqlalchemy.orm import Session, aliased
 
+from renkei.access.exceptions import ReauthenticationFailed
+from renkei.access.models import BreakGlassGrant
+from renkei.audit import service as audit
+from renkei.audit.service import PendingEvent
+from renkei.auth import service as auth_service
 from renkei.auth.service import Actor
-from renkei.errors import NotFound
+from renkei.config import Settings
+from renkei.consent.models import CATEGORIES, Consent, ConsentOrganisation, ConsentScope
+from renkei.crypto.keyring import Keyring
+from renkei.db.types import utcnow
+from renkei.directory.models import Profession
+from renkei.errors import NotAuthenticated, NotFound, OtpRequired, TooManyAttempts
 from renkei.patients.models import CareTeamMembership, Patient
 
 
@@ -21,6 +38,48 @@ class Action(StrEnum):
     manage_team = "manage_team"
     read_clinical = "read_clinical"
     write_clinical = "write_clinical"
+    read_emergency = "read_emergency"  # the summary: emergency sheet, ACP/DNAR, allergies, medication
+    read_consent = "read_consent"
+    manage_consent = "manage_consent"
+    read_access_log = "read_access_log"
+    print = "print"
+    export = "export"
+    # Audit-only actions: recorded, never decided by `can`.
+    lookup = "lookup"
+    break_glass = "break_glass"
+    break_glass_review = "break_glass_review"
+
+
+AUDIT_ONLY = frozenset({Action.lookup, Action.break_glass, Action.break_glass_review})
+# What the registering professional may still do while no consent is in force, so one can be recorded.
+REGISTRAR_ACTIONS = frozenset({
+    Action.read_registration, Action.update_registration, Action.manage_team, Action.read_consent,
+    Action.manage_consent, Action.read_access_log,
+})
+CLINICAL_READS = frozenset({Action.read_clinical, Action.read_emergency, Action.print, Action.export})
+BREAK_GLASS_ACTIONS = frozenset({Action.read_clinical, Action.read_emergency, Action.print})
+EMERGENCY_SCOPE: frozenset[str] = frozenset({"emergency", "acp"})
+BREAK_GLASS_PROFESSIONS = frozenset({Profession.physician, Profession.nurse})
+CONSENT_RECORDERS = frozenset({
+    Profession.physician, Profession.dentist, Profession.nurse, Profession.care_manager, Profession.msw,
+})
+_P = Profession
+# SHEETS.md "Who may write what"; msw is the hospital discharge coordinator.
+WRITE_MATRIX: dict[str, frozenset[str]] = {
+    "admission-info": frozenset({_P.care_manager}),
+    "discharge-info": frozenset({_P.physician, _P.nurse, _P.care_manager, _P.msw}),
+    "emergency-info": frozenset({_P.physician, _P.nurse, _P.care_manager, _P.dentist}),
+    "acp": frozenset({_P.physician, _P.nurse, _P.care_manager, _P.msw}),
+    "physician-visit": frozenset({_P.physician, _P.dentist}),
+    "care-note": frozenset({_P.physician, _P.nurse, _P.pharmacist, _P.care_manager, _P.therapist,
+                            _P.care_worker, _P.dentist, _P.dietitian}),
+    "message": frozenset({_P.physician, _P.nurse, _P.pharmacist, _P.care_manager, _P.msw, _P.therapist,
+                          _P.care_worker, _P.dentist, _P.dietitian}),
+}
+# Coverage failures that mean "no consent in force" (as opposed to "the consent leaves you out").
+NO_CONSENT_IN_FORCE = frozenset({
+    "no_consent", "consent_withdrawn", "consent_expired", "consent_not_yet_valid",
+})
 
 
 @dataclass(frozen=True)
@@ -30,17 +89,27 @@ class Decision:
     membership_id: uuid.UUID | None = None
     consent_id: uuid.UUID | None = None
     grant_id: uuid.UUID | None = None
+    # Categories the actor may read; callers narrow entry lists with `category_clause`.
+    categories: frozenset[str] = frozenset()
+    read_only: bool = False
+    audit: PendingEvent | None = field(default=None, compare=False, repr=False)
 
     def __bool__(self) -> bool:
         return self.allowed
+
+    def covers(self, category: str) -> bool:
+        return self.allowed and category in self.categories
 
 
 def today() -> date:
     return date.today()
 
 
+# -- facts the decision is made from ---------------------------------------------------------
+
+
 def active_membership_clause(actor: Actor, patient_id_col: ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
-    """SQL condition: the actor is on the patient's care team today. Used to narrow list queries."""
+    """SQL condition: the actor is on the patient's care team today (membership only, no consent)."""
     return exists(
         select(CareTeamMembership.id).where(
             CareTeamMembership.patient_id == patient_id_col,
@@ -64,25 +133,257 @@ def active_membership(session: Session, actor: Actor, patient_id: uuid.UUID) -> 
     ).first()
 
 
+def current_consent(session: Session, patient_id: uuid.UUID) -> Consent | None:
+    """The newest consent version (withdrawn or not); older versions are superseded."""
+    return session.scalars(
+        select(Consent).where(Consent.patient_id == patient_id, Consent.superseded_at.is_(None))
+    ).first()
+
+
+def excluded_categories(consent: Consent) -> frozenset[str]:
+    return frozenset(c for c in consent.excluded_categories.split(",") if c)
+
+
+def consent_state(consent: Consent | None, on: date) -> str | None:
+    """None when the consent is in force on that day, else why not."""
+    if consent is None:
+        return "no_consent"
+    if consent.withdrawn_at is not None:
+        return "consent_withdrawn"
+    if consent.valid_from > on:
+        return "consent_not_yet_valid"
+    if consent.valid_until is not None and consent.valid_until < on:
+        return "consent_expired"
+    return None
+
+
+def consent_coverage(session: Session, consent: Consent | None, organisation_id: uuid.UUID) -> str | None:
+    """None when the consent in force covers the organisation, else the reason code."""
+    state = consent_state(consent, today())
+    if state is not None or consent is None:
+        return state or "no_consent"
+    listed = session.scalar(
+        select(ConsentOrganisation.organisation_id).where(
+            ConsentOrganisation.consent_id == consent.id,
+            ConsentOrganisation.organisation_id == organisation_id,
+        )
+    ) is not None
+    if consent.scope == ConsentScope.blanket and listed:
+        return "organisation_excluded"
+    if consent.scope == ConsentScope.individual and not listed:
+        return "organisation_not_included"
+    return None
+
+
+def active_grant(session: Session, actor: Actor, patient_id: uuid.UUID) -> BreakGlassGrant | None:
+    return session.scalars(
+        select(BreakGlassGrant).where(
+            BreakGlassGrant.user_id == actor.user_id, BreakGlassGrant.patient_id == patient_id,
+            BreakGlassGrant.expires_at > utcnow(),
+        ).order_by(BreakGlassGrant.expires_at.desc())
+    ).first()
+
+
+# -- the decision ------------------------------------------------------------------------------
+
+
+def _team_decision(
+    session: Session, actor: Actor, action: Action, patient: Patient, membership: CareTeamMembership,
+    category: str | None, sheet_id: str | None,
+) -> Decision:
+    consent = current_consent(session, patient.id)
+    uncovered = consent_coverage(session, consent, membership.organisation_id)
+    is_registrar = patient.created_by == actor.user_id
+    if uncovered is not None:
+        if action in REGISTRAR_ACTIONS and is_registrar and uncovered in NO_CONSENT_IN_FORCE:
+            return Decision(True, "registrar_before_consent", membership_id=membership.id,
+                            consent_id=consent.id if consent else None)
+        return Decision(False, uncovered, membership_id=membership.id,
+                        consent_id=consent.id if consent else None)
+    assert consent is not None
+    readable = CATEGORIES - excluded_categories(consent)
+    ids = {"membership_id": membership.id, "consent_id": consent.id}
+    if action == Action.read_emergency:
+        readable = readable & EMERGENCY_SCOPE
+        if not readable:
+            return Decision(False, "category_excluded", **ids)
+    if action in CLINICAL_READS and category is not None and category not in readable:
+        return Decision(False, "category_excluded", **ids)
+    if action == Action.write_clinical:
+        if not sheet_id or not category:
+            return Decision(False, "sheet_required", **ids)
+        if category not in readable:
+            return Decision(False, "category_excluded", **ids)
+        if actor.profession not in WRITE_MATRIX.get(sheet_id, frozenset()):
+            return Decision(False, "profession_not_allowed", **ids)
+    if action == Action.manage_consent and actor.profession not in CONSENT_RECORDERS and not is_registrar:
+        return Decision(False, "profession_not_allowed", **ids)
+    return Decision(True, "team_consent", categories=readable, **ids)
+
+
+def _grant_decision(grant: BreakGlassGrant, action: Action, category: str | None) -> Decision:
+    if action not in BREAK_GLASS_ACTIONS or (category is not None and category not in EMERGENCY_SCOPE):
+        return Decision(False, "outside_break_glass_scope", grant_id=grant.id)
+    return Decision(True, "break_glass", grant_id=grant.id, categories=EMERGENCY_SCOPE, read_only=True)
+
+
 def can(
     session: Session, actor: Actor, action: Action, patient_id: uuid.UUID, *, category: str | None = None,
-    sheet_id: str | None = None,
+    sheet_id: str | None = None, targets: Sequence[uuid.UUID] = (),
 ) -> Decision:
-    """Decide; deny by default. Membership is required for every action on a patient."""
-    if session.get(Patient, patient_id) is None:
+    """Decide; deny by default. Does not audit (websocket filtering asks this many times).
+
+    `targets` is accepted so that `can` and `require` take the same arguments; it does not change
+    the decision, which is about the patient, the category and the sheet.
+    """
+    if action in AUDIT_ONLY:
+        return Decision(False, "not_a_decision")
+    patient = session.get(Patient, patient_id)
+    if patient is None:
         return Decision(False, "no_such_patient")
     membership = active_membership(session, actor, patient_id)
-    if membership is None:
-        return Decision(False, "not_on_team")
-    return Decision(True, "team_member", membership_id=membership.id)
+    decision = (
+        _team_decision(session, actor, action, patient, membership, category, sheet_id)
+        if membership is not None else Decision(False, "not_on_team")
+    )
+    if decision.allowed:
+        return decision
+    grant = active_grant(session, actor, patient_id)
+    if grant is None:
+        return decision
+    via_grant = _grant_decision(grant, action, category)
+    # A team member keeps the team's reason for a denial (e.g. consent_withdrawn); the grant only adds.
+    return via_grant if via_grant.allowed or membership is None else decision
 
 
 def require(
     session: Session, actor: Actor, action: Action, patient_id: uuid.UUID, *, category: str | None = None,
-    sheet_id: str | None = None,
+    sheet_id: str | None = None, targets: Sequence[uuid.UUID] = (), event: str | None = None,
 ) -> Decision:
-    """`can`, raising 404 on denial so that outsiders cannot learn that the patient exists."""
+    """`can`, audited; raises 404 on denial so that outsiders cannot learn that the patient exists.
+
+    `targets` are the ids of the objects read or written (add more later with `disclosed`);
+    `event` names what an allowed action did (e.g. "consent.withdraw") when the action alone is vague.
+    """
     decision = can(session, actor, action, patient_id, category=category, sheet_id=sheet_id)
+    row = audit.record(
+        session, actor=actor, action=action.value, allowed=decision.allowed, reason=decision.reason,
+        patient_id=patient_id, targets=targets, category=category, sheet_id=sheet_id,
+        consent_id=decision.consent_id, grant_id=decision.grant_id, event=event,
+    )
     if not decision.allowed:
         raise NotFound()
-    return decision
+    return replace(decision, audit=row)
+
+
+def disclosed(decision: Decision, ids: Iterable[uuid.UUID]) -> None:
+    """Add the ids a list read returned (or a write created) to the decision's audit row."""
+    if decision.audit is not None:
+        decision.audit.add_targets(ids)
+
+
+# -- narrowing lists in SQL --------------------------------------------------------------------
+
+
+def category_clause(decision: Decision, category_col: ColumnElement[str]) -> ColumnElement[bool]:
+    """Entries of one patient that the decision lets the actor read."""
+    if not decision.allowed or not decision.categories:
+        return false()
+    return category_col.in_(sorted(decision.categories))
+
+
+def _consent_in_force(
+    patient_id_col: ColumnElement[uuid.UUID], on: date,
+) -> tuple[type[Consent], ColumnElement[bool]]:
+    c = aliased(Consent)
+    return c, and_(  # type: ignore[return-value]
+        c.patient_id == patient_id_col, c.superseded_at.is_(None), c.withdrawn_at.is_(None),
+        c.valid_from <= on, or_(c.valid_until.is_(None), c.valid_until >= on),
+    )
+
+
+def _covers_clause(
+    patient_id_col: ColumnElement[uuid.UUID], organisation_id_col: ColumnElement[uuid.UUID],
+    category_col: ColumnElement[str] | None, on: date,
+) -> ColumnElement[bool]:
+    c, in_force = _consent_in_force(patient_id_col, on)
+    co = aliased(ConsentOrganisation)
+    # Nested EXISTS: correlate explicitly, auto-correlation only reaches the immediately enclosing SELECT.
+    listed = exists(select(co.consent_id)
+                    .where(co.consent_id == c.id, co.organisation_id == organisation_id_col)
+                    .correlate_except(co))
+    conditions = [in_force, or_(and_(c.scope == ConsentScope.blanket.value, not_(listed)),
+                                and_(c.scope == ConsentScope.individual.value, listed))]
+    if category_col is not None:
+        # excluded_categories is a comma list of codes without LIKE wildcards.
+        conditions.append(not_((literal(",") + c.excluded_categories + literal(",")).like(
+            literal("%,") + category_col + literal(",%"))))
+    return exists(select(c.id).where(*conditions).correlate_except(c))
+
+
+def patients_clause(actor: Actor, patient_id_col: ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
+    """Patients the actor may see listed: on the team today, and covered by the consent in force
+    (or the registrar while no consent is in force). Same rule as `can(read_registration)`."""
+    on = today()
+    m = aliased(CareTeamMembership)
+    p = aliased(Patient)
+    c, in_force = _consent_in_force(patient_id_col, on)
+    registrar_without_consent = and_(
+        exists(select(p.id).where(p.id == patient_id_col, p.created_by == actor.user_id).correlate_except(p)),
+        not_(exists(select(c.id).where(in_force).correlate_except(c))),
+    )
+    return exists(select(m.id).where(
+        m.patient_id == patient_id_col, m.user_id == actor.user_id, m.ended_at.is_(None), m.start_date <= on,
+        or_(_covers_clause(patient_id_col, m.organisation_id, None, on), registrar_without_consent),
+    ).correlate_except(m))
+
+
+def clinical_clause(
+    actor: Actor, patient_id_col: ColumnElement[uuid.UUID], category_col: ColumnElement[str],
+) -> ColumnElement[bool]:
+    """Entries across patients the actor may read as a team member (counts, inboxes): membership,
+    consent covering the organisation, category not excluded. Break-glass grants are per patient
+    and are not widened to lists."""
+    on = today()
+    m = aliased(CareTeamMembership)
+    return exists(select(m.id).where(
+        m.patient_id == patient_id_col, m.user_id == actor.user_id, m.ended_at.is_(None), m.start_date <= on,
+        _covers_clause(patient_id_col, m.organisation_id, category_col, on),
+    ).correlate_except(m))
+
+
+def record_listed(session: Session, actor: Actor, action: Action, patient_ids: Iterable[uuid.UUID]) -> None:
+    """Audit a list that disclosed several patients: one allowed row per patient."""
+    for patient_id in patient_ids:
+        audit.record(session, actor=actor, action=action.value, allowed=True, reason="listed",
+                     patient_id=patient_id)
+
+
+def record_lookup(session: Session, actor: Actor, patient_ids: Sequence[uuid.UUID]) -> None:
+    """Audit an exact lookup: one row per match, or one row saying nothing matched."""
+    if not patient_ids:
+        audit.record(session, actor=actor, action=Action.lookup.value, allowed=True, reason="no_match")
+    for patient_id in patient_ids:
+        audit.record(session, actor=actor, action=Action.lookup.value, allowed=True, reason="exact_match",
+                     patient_id=patient_id)
+
+
+# -- re-authentication for break-glass and consent changes --------------------------------------
+
+
+def reauthenticate(
+    session: Session, *, settings: Settings, keyring: Keyring, actor: Actor, password: str, otp: str | None,
+    action: Action, patient_id: uuid.UUID | None,
+) -> None:
+    """Check the password (and TOTP if enrolled) again; failures are audited (the auth service throttles)."""
+    try:
+        auth_service.reauthenticate(session, settings=settings, keyring=keyring, user_id=actor.user_id,
+                                    password=password, otp=otp)
+    except TooManyAttempts:
+        audit.record(session, actor=actor, action=action.value, allowed=False, reason="reauth_throttled",
+                     patient_id=patient_id)
+        raise
+    except NotAuthenticated as exc:
+        audit.record(session, actor=actor, action=action.value, allowed=False, reason="reauth_failed",
+                     patient_id=patient_id)
+        raise ReauthenticationFailed(otp=isinstance(exc, OtpRequired)) from exc

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from renkei.access import service as access
 from renkei.access.service import Action
+from renkei.audit import service as audit
 from renkei.auth.service import Actor
 from renkei.crypto import blind_index
 from renkei.crypto.keyring import Keyring
@@ -87,6 +88,8 @@ def register(session: Session, *, keyring: Keyring, actor: Actor, data: PatientC
         team_role=data.team_role.value, start_date=date.today(), added_by=actor.user_id,
     ))
     session.flush()
+    audit.record(session, actor=actor, action=Action.update_registration.value, allowed=True,
+                 reason="registered", patient_id=patient_id, event="patient.register")
     return PatientView(patient.id, identity, patient.created_at, data.team_role.value)
 
 
@@ -104,7 +107,7 @@ def update_identity(
     session: Session, *, keyring: Keyring, actor: Actor, patient_id: uuid.UUID, data: PatientIdentity
 ) -> PatientView:
     """Replace the registration details (re-encrypted, indexes rebuilt)."""
-    access.require(session, actor, Action.update_registration, patient_id)
+    access.require(session, actor, Action.update_registration, patient_id, event="patient.update")
     patient = session.get(Patient, patient_id)
     assert patient is not None
     patient.identity_ct = _seal_identity(session, keyring, patient_id, data)
@@ -117,7 +120,7 @@ def update_identity(
 
 
 def list_mine(session: Session, *, keyring: Keyring, actor: Actor) -> list[PatientView]:
-    """Patients whose care team I am on today; narrowed in SQL, decrypted after."""
+    """Patients whose team I am on today and whose consent covers me; narrowed in SQL, decrypted after."""
     rows = session.execute(
         select(Patient, CareTeamMembership.team_role)
         .join(CareTeamMembership, CareTeamMembership.patient_id == Patient.id)
@@ -125,8 +128,10 @@ def list_mine(session: Session, *, keyring: Keyring, actor: Actor) -> list[Patie
             CareTeamMembership.user_id == actor.user_id,
             CareTeamMembership.ended_at.is_(None),
             CareTeamMembership.start_date <= date.today(),
+            access.patients_clause(actor, Patient.id),
         )
     ).all()
+    access.record_listed(session, actor, Action.read_registration, [p.id for p, _ in rows])
     views = [PatientView(p.id, decrypt_identity(session, keyring, p), p.created_at, role) for p, role in rows]
     views.sort(key=lambda v: v.identity.name_kana)
     return views
@@ -134,6 +139,9 @@ def list_mine(session: Session, *, keyring: Keyring, actor: Actor) -> list[Patie
 
 def lookup(session: Session, *, keyring: Keyring, data: LookupIn) -> list[uuid.UUID]:
     """Exact match through blind indexes; callers decide what the actor may see of the result."""
+    problems = data.problems()
+    if problems:
+        raise InvalidInput(fields=problems)
     if data.insurance_number:
         digest = keyring.blind_index("insurance", blind_index.normalise_number(data.insurance_number))
         kind = "insurance"
@@ -176,7 +184,7 @@ def list_team(session: Session, *, actor: Actor, patient_id: uuid.UUID, include_
 
 def add_member(session: Session, *, actor: Actor, patient_id: uuid.UUID, data: MembershipIn) -> dict:
     """Add a professional to the team (any active team member may)."""
-    access.require(session, actor, Action.manage_team, patient_id)
+    decision = access.require(session, actor, Action.manage_team, patient_id, event="team.add")
     user = session.get(User, data.user_id)
     if user is None or not user.active:
         raise InvalidInput(fields=[FieldProblem("/user_id", "該当する職員がいません", "No such active professional")])
@@ -193,6 +201,7 @@ def add_member(session: Session, *, actor: Actor, patient_id: uuid.UUID, data: M
                            team_role=data.team_role.value, start_date=start, added_by=actor.user_id)
     session.add(m)
     session.flush()
+    access.disclosed(decision, [m.id])
     return _membership_out(session, m)
 
 
@@ -200,7 +209,7 @@ def end_member(
     session: Session, *, actor: Actor, patient_id: uuid.UUID, membership_id: uuid.UUID, data: MembershipEnd
 ) -> dict:
     """End a membership now; the row stays as history."""
-    access.require(session, actor, Action.manage_team, patient_id)
+    access.require(session, actor, Action.manage_team, patient_id, targets=[membership_id], event="team.end")
     m = session.get(CareTeamMembership, membership_id)
     if m is None or m.patient_id != patient_id:
         raise NotFound()
@@ -216,9 +225,11 @@ def end_member(
 
 
 def lookup_for(session: Session, *, keyring: Keyring, actor: Actor, data: LookupIn) -> list[dict]:
-    """Lookup result for an actor: just enough to confirm identity before requesting access."""
+    """Lookup result for an actor: just enough to confirm identity before requesting access (audited)."""
     out = []
-    for pid in lookup(session, keyring=keyring, data=data):
+    found = lookup(session, keyring=keyring, data=data)
+    access.record_lookup(session, actor, found)
+    for pid in found:
         patient = session.get(Patient, pid)
         assert patient is not None
         ident = decrypt_identity(session, keyring, patient)

@@ -1,0 +1,45 @@
+"""JSON API: break-the-glass, its review queue, and a patient's access log."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from renkei.access import break_glass, reports
+from renkei.access.schemas import AccessLogEntry, BreakGlassIn, GrantOut, ReviewIn
+from renkei.auth.dependencies import ActorDep, KeyringDep, OrgAdminDep, SettingsDep
+from renkei.db.session import SessionDep
+
+router = APIRouter(tags=["access"])
+
+
+@router.post("/patients/{patient_id}/break-glass", response_model=GrantOut,
+             status_code=status.HTTP_201_CREATED, summary="Request emergency access (緊急時アクセス)")
+def request_break_glass(patient_id: uuid.UUID, body: BreakGlassIn, actor: ActorDep, session: SessionDep,
+                        keyring: KeyringDep, settings: SettingsDep):
+    """Read-only emergency scope for a limited time, after an exact lookup and the password again."""
+    return break_glass.request_grant(session, settings=settings, keyring=keyring, actor=actor,
+                                     patient_id=patient_id, data=body)
+
+
+@router.get("/break-glass/reviews", response_model=list[GrantOut], summary="Emergency accesses to review")
+def review_queue(actor: OrgAdminDep, session: SessionDep, keyring: KeyringDep, pending: bool = True):
+    """My organisation's grants (region admins: every grant); pending ones unless `pending=false`."""
+    return break_glass.review_queue(session, keyring=keyring, actor=actor, pending_only=pending)
+
+
+@router.post("/break-glass/{grant_id}/review", response_model=GrantOut, summary="Review an emergency access")
+def review(grant_id: uuid.UUID, body: ReviewIn, actor: OrgAdminDep, session: SessionDep, keyring: KeyringDep):
+    """Record the disposition; each grant is reviewed once."""
+    return break_glass.review(session, keyring=keyring, actor=actor, grant_id=grant_id, data=body)
+
+
+@router.get("/patients/{patient_id}/access-log", response_model=list[AccessLogEntry],
+            summary="Who accessed this record")
+def access_log(patient_id: uuid.UUID, actor: ActorDep, session: SessionDep,
+               before_seq: Annotated[int | None, Query(ge=1)] = None,
+               limit: Annotated[int, Query(ge=1, le=500)] = 100):
+    """Every access, allowed or denied, newest first: the answer to a patient's disclosure request."""
+    return reports.access_log(session, actor=actor, patient_id=patient_id, before_seq=before_seq, limit=limit)
