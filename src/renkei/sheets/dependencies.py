@@ -1,0 +1,16 @@
+"""The sheet registry loaded at start-up, as a request dependency."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from renkei.sheets.registry import SheetRegistry
+
+
+def get_sheets(request: Request) -> SheetRegistry:
+    return request.app.state.sheets
+
+
+SheetsDep = Annotated[SheetRegistry, Depends(get_sheets)]

@@ -1,0 +1,148 @@
+"""Attachments: type sniffed from the bytes, size-limited, photo metadata (EXIF/GPS) stripped, encrypted.
+
+HEIC photos are recognised by their magic bytes and stored as they are: Pillow cannot re-encode HEIF without
+a plug-in, so their metadata is not stripped (reported in the response as `metadata_stripped: false`).
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy.orm import Session
+
+from renkei.access import service as access
+from renkei.access.service import Action
+from renkei.auth.service import Actor
+from renkei.config import Settings
+from renkei.crypto.keyring import Keyring
+from renkei.db.types import new_id, utcnow
+from renkei.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
+from renkei.patients import keys
+from renkei.sheets import service as sheets
+from renkei.sheets.registry import SheetRegistry
+from renkei.timeline import guard
+from renkei.timeline.models import Attachment
+from renkei.timeline.schemas import AttachmentOut
+
+CONTENT_AAD = "attachment.content_ct"
+FILENAME_AAD = "attachment.filename_ct"
+CHUNK = 1 << 20
+# A 48-megapixel tablet photo is the largest we expect; anything bigger is a decompression bomb.
+MAX_PIXELS = 64_000_000
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/heic": "heic", "application/pdf": "pdf"}
+_PILLOW_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
+
+
+@dataclass(frozen=True)
+class AttachmentContent:
+    id: uuid.UUID
+    content_type: str
+    data: bytes
+
+    @property
+    def download_name(self) -> str:
+        # The original file name may hold a patient's name, so it never goes into a header.
+        return f"{self.id}.{EXTENSIONS[self.content_type]}"
+
+
+def sniff(head: bytes) -> str | None:
+    """The content type the bytes really have (JPEG, PNG, HEIC, PDF), whatever the name or header claims."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"%PDF-"):
+        return "application/pdf"
+    if len(head) >= 12 and head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        return "image/heic"
+    return None
+
+
+def read_limited(stream: BinaryIO, limit: int) -> bytes:
+    """Read an upload, refusing (413) as soon as it passes the limit."""
+    buf = bytearray()
+    while chunk := stream.read(CHUNK):
+        buf += chunk
+        if len(buf) > limit:
+            raise PayloadTooLarge(f"Files may be at most {limit} bytes")
+    return bytes(buf)
+
+
+def strip_metadata(content: bytes, content_type: str) -> bytes:
+    """Re-encode a JPEG or PNG without EXIF, GPS, XMP or text chunks; orientation and colour profile kept."""
+    try:
+        with Image.open(io.BytesIO(content)) as img:
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                raise PayloadTooLarge("The image has too many pixels")
+            img.load()
+            icc = img.info.get("icc_profile")
+            # Orientation lives in EXIF, which is about to go: apply it to the pixels first.
+            upright = ImageOps.exif_transpose(img)
+            upright.info = {}
+            if content_type == "image/jpeg" and upright.mode not in ("RGB", "L", "CMYK"):
+                upright = upright.convert("RGB")
+            out = io.BytesIO()
+            options = {"quality": 95} if content_type == "image/jpeg" else {"optimize": False}
+            if icc:
+                options["icc_profile"] = icc
+            upright.save(out, _PILLOW_FORMATS[content_type], **options)
+            return out.getvalue()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise UnsupportedMediaType("The image could not be read") from exc
+
+
+def upload(
+    session: Session, *, keyring: Keyring, registry: SheetRegistry, settings: Settings, actor: Actor,
+    patient_id: uuid.UUID, sheet_id: str, filename: str, content: bytes,
+) -> AttachmentOut:
+    """Store a file for the sheet the actor is filling in; 413 too large, 415 not a supported type."""
+    sheet = sheets.resolve(registry, sheet_id, None)
+    decision = guard.require(session, actor, Action.write_clinical, patient_id, category=sheet.category,
+                             sheet_id=sheet.id)
+    if len(content) > settings.max_upload_bytes:
+        raise PayloadTooLarge(f"Files may be at most {settings.max_upload_bytes} bytes")
+    content_type = sniff(content[:16])
+    if content_type is None:
+        raise UnsupportedMediaType("Only JPEG, PNG, HEIC and PDF files are accepted")
+    stripped = content_type in _PILLOW_FORMATS
+    if stripped:
+        content = strip_metadata(content, content_type)
+    attachment = Attachment(id=new_id(), patient_id=patient_id, uploaded_by=actor.user_id,
+                            content_type=content_type, size=len(content), filename_ct=b"", content_ct=b"",
+                            created_at=utcnow(), sheet_id=sheet.id, category=sheet.category)
+    binding = str(attachment.id)
+    attachment.filename_ct = keys.seal_json(session, keyring, patient_id, aad=FILENAME_AAD, binding=binding,
+                                            value=filename[:255])
+    attachment.content_ct = keys.seal_bytes(session, keyring, patient_id, aad=CONTENT_AAD, binding=binding,
+                                            data=content)
+    session.add(attachment)
+    session.flush()
+    access.disclosed(decision, [attachment.id])
+    return _out(attachment)
+
+
+def download(
+    session: Session, *, keyring: Keyring, actor: Actor, attachment_id: uuid.UUID
+) -> AttachmentContent:
+    """The decrypted file: for its uploader, or for the team once a posted entry references it."""
+    attachment = session.get(Attachment, attachment_id)
+    if attachment is None or (attachment.linked_at is None and attachment.uploaded_by != actor.user_id):
+        raise NotFound()
+    guard.require(session, actor, Action.read_clinical, attachment.patient_id, category=attachment.category,
+                  sheet_id=attachment.sheet_id, targets=[attachment.id])
+    data = keys.open_bytes(session, keyring, attachment.patient_id, attachment.content_ct, aad=CONTENT_AAD,
+                           binding=str(attachment.id))
+    return AttachmentContent(attachment.id, attachment.content_type, data)
+
+
+def _out(attachment: Attachment) -> AttachmentOut:
+    return AttachmentOut(id=attachment.id, patient_id=attachment.patient_id, sheet=attachment.sheet_id,
+                         content_type=attachment.content_type,
+                         size=attachment.size, created_at=attachment.created_at,
+                         metadata_stripped=attachment.content_type in _PILLOW_FORMATS)

@@ -1,0 +1,127 @@
+"""Idempotency-Key: a POST retried by a tablet on a flaky network replays its first response.
+
+Keys are scoped per user and kept at least seven days. The stored response holds patient data, so it is
+sealed with the patient's data key, and a replay passes the access decision again before it is served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from renkei.access.service import Action
+from renkei.auth.service import Actor
+from renkei.crypto.keyring import Keyring
+from renkei.db.types import utcnow
+from renkei.errors import Conflict, FieldProblem, InvalidInput
+from renkei.patients import keys
+from renkei.timeline import guard
+from renkei.timeline.exceptions import IdempotencyKeyReused
+from renkei.timeline.models import IdempotencyKey
+
+TTL = timedelta(days=7)
+RESPONSE_AAD = "idempotency_key.response_ct"
+HEADER_POINTER = "/header/idempotency-key"
+_KEY = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int
+    body: Any
+    replayed: bool
+
+
+def fingerprint(method: str, path: str, content: Any) -> str:
+    """Digest of what makes two requests "the same": method, path and the parsed body (key order ignored)."""
+    canonical = content if isinstance(content, bytes) else json.dumps(
+        content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
+    ).encode("utf-8")
+    digest = hashlib.sha256()
+    for part in (method.upper().encode(), path.encode(), canonical):
+        digest.update(len(part).to_bytes(8, "big") + part)
+    return digest.hexdigest()
+
+
+def run(
+    session: Session, *, keyring: Keyring, actor: Actor, key: str | None, request_fingerprint: str,
+    patient_id: uuid.UUID, status_code: int, produce: Callable[[], BaseModel],
+) -> Outcome:
+    """Produce the response once per key; later requests with the same key and body get it again."""
+    if key is None:
+        return Outcome(status_code, produce().model_dump(mode="json"), False)
+    claimed = _claim(session, keyring=keyring, actor=actor, key=key, request_fingerprint=request_fingerprint,
+                     patient_id=patient_id)
+    if isinstance(claimed, Outcome):
+        return claimed
+    result = produce()
+    body = result.model_dump(mode="json")
+    claimed.status_code, claimed.category = status_code, getattr(result, "category", None)
+    claimed.response_ct = keys.seal_json(session, keyring, patient_id, aad=RESPONSE_AAD,
+                                         binding=str(claimed.id), value=body)
+    session.flush()
+    return Outcome(status_code, body, False)
+
+
+def purge_expired(session: Session) -> int:
+    """Delete keys past their retention; they hold no record, only a copy of a response."""
+    rows = list(session.scalars(select(IdempotencyKey).where(IdempotencyKey.expires_at <= utcnow())))
+    for row in rows:
+        session.delete(row)
+    session.flush()
+    return len(rows)
+
+
+def _claim(
+    session: Session, *, keyring: Keyring, actor: Actor, key: str, request_fingerprint: str,
+    patient_id: uuid.UUID,
+) -> IdempotencyKey | Outcome:
+    if not _KEY.fullmatch(key):
+        raise InvalidInput(fields=[FieldProblem(HEADER_POINTER, "1〜200文字の英数字・記号で指定してください",
+                                                "Must be 1-200 visible ASCII characters")])
+    now = utcnow()
+    row = _find(session, actor.user_id, key)
+    if row is not None and row.expires_at <= now:
+        session.delete(row)
+        session.flush()
+        row = None
+    if row is None:
+        row = IdempotencyKey(user_id=actor.user_id, key=key, fingerprint=request_fingerprint,
+                             patient_id=patient_id, created_at=now, expires_at=now + TTL)
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            # A concurrent request with the same key committed first (PostgreSQL): replay its answer.
+            row = _find(session, actor.user_id, key)
+            if row is None:
+                raise Conflict("A request with this Idempotency-Key is in progress; retry") from None
+        else:
+            return row
+    if row.fingerprint != request_fingerprint:
+        raise IdempotencyKeyReused(fields=[FieldProblem(
+            HEADER_POINTER, "この Idempotency-Key は別の内容の送信に使われています",
+            "This key was already used for a request with a different body")])
+    if row.status_code is None or row.response_ct is None:
+        raise Conflict("A request with this Idempotency-Key is in progress; retry")
+    guard.require(session, actor, Action.read_clinical, row.patient_id, category=row.category)
+    body = keys.open_json(session, keyring, row.patient_id, row.response_ct, aad=RESPONSE_AAD,
+                          binding=str(row.id))
+    return Outcome(row.status_code, body, True)
+
+
+def _find(session: Session, user_id: uuid.UUID, key: str) -> IdempotencyKey | None:
+    return session.scalars(
+        select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+    ).first()

@@ -1,0 +1,231 @@
+"""Reading the timeline: the paged feed, my drafts, the patient's summary card and unread counts."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from renkei.access import service as access
+from renkei.access.service import Action
+from renkei.auth.service import Actor
+from renkei.config import Settings
+from renkei.crypto.keyring import Keyring
+from renkei.directory.models import Organisation, User
+from renkei.errors import FieldProblem, InvalidInput
+from renkei.patients.models import CareTeamMembership, Patient, TeamRole
+from renkei.sheets.service import JST
+from renkei.timeline import guard, views
+from renkei.timeline.models import EntryRead, EntryStatus, TimelineEntry
+from renkei.timeline.schemas import (
+    AcpSummary,
+    AttendingPhysician,
+    EmergencySummary,
+    EntryOut,
+    SummaryOut,
+    TimelinePage,
+    TimelineQuery,
+)
+
+
+def timeline(
+    session: Session, *, keyring: Keyring, settings: Settings, actor: Actor, patient_id: uuid.UUID,
+    query: TimelineQuery,
+) -> TimelinePage:
+    """Posted entries, newest first, one page at a time; narrowed in SQL to what the actor may read."""
+    decision = guard.require(session, actor, Action.read_clinical, patient_id, category=None)
+    q = _feed(patient_id).where(access.category_clause(decision, TimelineEntry.category))
+    if query.kind:
+        q = q.where(TimelineEntry.sheet_id.in_(query.kind))
+    if query.profession:
+        q = q.where(TimelineEntry.author_profession.in_(query.profession))
+    if query.since:
+        q = q.where(TimelineEntry.posted_at >= _jst_midnight(query.since))
+    if query.until:
+        q = q.where(TimelineEntry.posted_at < _jst_midnight(query.until + timedelta(days=1)))
+    if query.unread:
+        q = q.where(TimelineEntry.status == EntryStatus.final, TimelineEntry.author_id != actor.user_id,
+                    ~_read_by(actor))
+    if query.cursor:
+        posted_at, entry_id = decode_cursor(query.cursor)
+        q = q.where(or_(TimelineEntry.posted_at < posted_at,
+                        and_(TimelineEntry.posted_at == posted_at, TimelineEntry.id < entry_id)))
+    rows = list(session.scalars(
+        q.order_by(TimelineEntry.posted_at.desc(), TimelineEntry.id.desc()).limit(query.limit + 1)
+    ))
+    page, more = rows[: query.limit], len(rows) > query.limit
+    access.disclosed(decision, [e.id for e in page])
+    items = views.build(session, keyring=keyring, settings=settings, actor=actor, entries=page)
+    last = page[-1] if more else None
+    cursor = encode_cursor(last.posted_at, last.id) if last is not None and last.posted_at else None
+    return TimelinePage(items=items, next_cursor=cursor)
+
+
+def drafts(
+    session: Session, *, keyring: Keyring, settings: Settings, actor: Actor, patient_id: uuid.UUID
+) -> list[EntryOut]:
+    """My unposted drafts for this patient, newest first."""
+    decision = guard.require(session, actor, Action.read_clinical, patient_id, category=None)
+    rows = list(session.scalars(
+        select(TimelineEntry).where(
+            TimelineEntry.patient_id == patient_id, TimelineEntry.author_id == actor.user_id,
+            TimelineEntry.status == EntryStatus.draft,
+            access.category_clause(decision, TimelineEntry.category),
+        ).order_by(TimelineEntry.updated_at.desc(), TimelineEntry.id.desc())
+    ))
+    access.disclosed(decision, [r.id for r in rows])
+    return views.build(session, keyring=keyring, settings=settings, actor=actor, entries=rows)
+
+
+def unread_counts(session: Session, *, actor: Actor) -> dict[uuid.UUID, int]:
+    """Unread posted entries per patient I may list (0 included), counted in SQL under the consent rules."""
+    listed = select(Patient.id).where(access.patients_clause(actor, Patient.id))
+    counts = {pid: 0 for pid in session.scalars(listed)}
+    rows = session.execute(
+        select(TimelineEntry.patient_id, func.count())
+        .where(
+            access.clinical_clause(actor, TimelineEntry.patient_id, TimelineEntry.category),
+            TimelineEntry.is_head.is_(True), TimelineEntry.status == EntryStatus.final,
+            TimelineEntry.author_id != actor.user_id, ~_read_by(actor),
+        )
+        .group_by(TimelineEntry.patient_id)
+    ).all()
+    counts.update({pid: n for pid, n in rows})
+    return counts
+
+
+def summary(
+    session: Session, *, keyring: Keyring, settings: Settings, actor: Actor, patient_id: uuid.UUID,
+) -> SummaryOut:
+    """The current status card: ACP, emergency information, allergies, medication, contacts, key person."""
+    decision = guard.require(session, actor, Action.read_emergency, patient_id, category=None)
+    emergency = _latest(session, patient_id, "emergency-info") if decision.covers("emergency") else None
+    record = views.current_acp_record(session, patient_id) if decision.covers("acp") else None
+    acp_row = _head_of(session, record) if record else None
+    access.disclosed(decision, [row.id for row in (emergency, acp_row) if row is not None])
+    # The key person is on the admission sheet, outside the emergency scope: shown only to readers of it.
+    admission = None
+    if access.can(session, actor, Action.read_clinical, patient_id, category="admission"):
+        admission = _latest(session, patient_id, "admission-info")
+        if admission is not None:
+            guard.require(session, actor, Action.read_clinical, patient_id, category="admission",
+                          sheet_id="admission-info", targets=[admission.id])
+    unseal = views.Unsealer(session, keyring)
+    em = unseal(emergency, views.PAYLOAD_AAD, emergency.payload_ct) if emergency else {}
+    ad = unseal(admission, views.PAYLOAD_AAD, admission.payload_ct) if admission else {}
+    acp = _acp_summary(session, keyring, acp_row) if acp_row else None
+    wish = (em.get("resuscitation") or {}).get("wish")
+    cpr = acp.cpr if acp else None
+    contacts = em.get("contacts") or {}
+    physician = contacts.get("attending_physician") or {}
+    key_person = (ad.get("family") or {}).get("key_person")
+    return SummaryOut(
+        patient_id=patient_id, acp=acp,
+        emergency=EmergencySummary(
+            entry_id=emergency.id, posted_at=emergency.posted_at, resuscitation=em.get("resuscitation") or {},
+            infections=em.get("infections"), blood_type=(em.get("profile") or {}).get("blood_type"),
+        ) if emergency else None,
+        resuscitation_wish=wish,
+        resuscitation_conflict=(wish, cpr) in (("dnar", "want"), ("full_treatment", "refuse")),
+        allergies=em.get("allergies") or [], medications=em.get("medications") or [],
+        attending_physician=AttendingPhysician(
+            clinic=physician.get("clinic"), doctor=physician.get("doctor"),
+            phone_24h=physician.get("phone_24h"),
+            team_members=_attending_members(session, patient_id),
+        ),
+        emergency_contacts=em.get("emergency_contacts") or [],
+        key_person=key_person, key_person_entry_id=admission.id if admission and key_person else None,
+    )
+
+
+# -- cursor ----------------------------------------------------------------------------------
+
+
+def encode_cursor(posted_at: datetime, entry_id: uuid.UUID) -> str:
+    """Opaque to clients: where the next page starts (position in the stable posted_at/id order)."""
+    raw = json.dumps([posted_at.astimezone(UTC).isoformat(), str(entry_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        stamp, entry_id = json.loads(raw)
+        posted_at = datetime.fromisoformat(stamp)
+        if posted_at.tzinfo is None:
+            raise ValueError("naive")
+        return posted_at, uuid.UUID(entry_id)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidInput(fields=[FieldProblem("/query/cursor", "カーソルが正しくありません",
+                                                "Invalid cursor")]) from None
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _feed(patient_id: uuid.UUID) -> Select[Any]:
+    return select(TimelineEntry).where(
+        TimelineEntry.patient_id == patient_id, TimelineEntry.is_head.is_(True),
+        TimelineEntry.posted_at.is_not(None),
+    )
+
+
+def _read_by(actor: Actor) -> Any:
+    return exists(select(EntryRead.entry_id).where(
+        EntryRead.entry_id == TimelineEntry.id, EntryRead.user_id == actor.user_id))
+
+
+def _jst_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=JST).astimezone(UTC)
+
+
+def _latest(session: Session, patient_id: uuid.UUID, sheet_id: str) -> TimelineEntry | None:
+    return session.scalars(
+        select(TimelineEntry).where(
+            TimelineEntry.patient_id == patient_id, TimelineEntry.sheet_id == sheet_id,
+            TimelineEntry.is_head.is_(True), TimelineEntry.status == EntryStatus.final,
+        ).order_by(TimelineEntry.posted_at.desc(), TimelineEntry.id.desc()).limit(1)
+    ).first()
+
+
+def _head_of(session: Session, record_id: uuid.UUID) -> TimelineEntry | None:
+    return session.scalars(
+        select(TimelineEntry).where(TimelineEntry.record_id == record_id, TimelineEntry.is_head.is_(True))
+    ).first()
+
+
+def _acp_summary(session: Session, keyring: Keyring, row: TimelineEntry) -> AcpSummary:
+    data = views.unseal(session, keyring, row, views.PAYLOAD_AAD, row.payload_ct)
+    preferences = data.get("treatment_preferences") or {}
+    superseded = session.scalar(
+        select(func.count()).select_from(TimelineEntry).where(
+            TimelineEntry.patient_id == row.patient_id, TimelineEntry.sheet_id == "acp",
+            TimelineEntry.posted_at.is_not(None), TimelineEntry.id != row.id,
+        )
+    )
+    return AcpSummary(
+        entry_id=row.id, record_date=data.get("record_date"), decision_basis=data.get("decision_basis"),
+        cpr=preferences.get("cpr"), place_of_care=data.get("place_of_care"),
+        place_of_death=data.get("place_of_death"), treatment_preferences=preferences,
+        next_review_date=data.get("next_review_date"), posted_at=row.posted_at,
+        superseded_versions=superseded or 0,
+    )
+
+
+def _attending_members(session: Session, patient_id: uuid.UUID) -> list[str]:
+    """Names of today's attending physicians on the team (staff names are directory data, not PHI)."""
+    rows = session.execute(
+        select(User.name, Organisation.name)
+        .join(CareTeamMembership, CareTeamMembership.user_id == User.id)
+        .join(Organisation, Organisation.id == CareTeamMembership.organisation_id)
+        .where(CareTeamMembership.patient_id == patient_id, CareTeamMembership.ended_at.is_(None),
+               CareTeamMembership.start_date <= date.today(),
+               CareTeamMembership.team_role == TeamRole.attending_physician)
+    ).all()
+    return [f"{name}（{org}）" for name, org in rows]

@@ -1,0 +1,213 @@
+"""Timeline request and response models."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from renkei.timeline.models import Priority
+from renkei.web.schemas import ResponseModel, StrictModel
+
+MAX_RECIPIENTS = 20
+
+
+class RecipientIn(StrictModel):
+    """An addressee: a whole organisation (any of its members on the team may acknowledge) or one member."""
+
+    organisation_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> RecipientIn:
+        if (self.organisation_id is None) == (self.user_id is None):
+            raise ValueError("give either organisation_id or user_id")
+        return self
+
+
+class EntryCreate(StrictModel):
+    sheet: str = Field(min_length=1, max_length=40, description="Sheet id, e.g. discharge-info")
+    version: int | None = Field(default=None, ge=1, le=10_000, description="Sheet version (default: newest)")
+    data: dict[str, Any]
+    status: Literal["draft", "final"] = "final"
+    priority: Priority = Priority.normal
+    recipients: list[RecipientIn] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
+
+
+class DraftUpdate(StrictModel):
+    """Replaces a draft's content; `status: final` posts it."""
+
+    data: dict[str, Any]
+    status: Literal["draft", "final"] = "draft"
+    priority: Priority = Priority.normal
+    recipients: list[RecipientIn] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
+
+
+class AmendIn(StrictModel):
+    data: dict[str, Any]
+    reason: str = Field(min_length=1, max_length=1000, description="Why the record is amended (訂正理由)")
+    priority: Priority | None = None
+    recipients: list[RecipientIn] | None = Field(default=None, max_length=MAX_RECIPIENTS)
+
+
+class EnteredInErrorIn(StrictModel):
+    reason: str = Field(min_length=1, max_length=1000, description="Why the entry was entered in error")
+
+
+class ReadsIn(StrictModel):
+    entry_ids: list[uuid.UUID] = Field(min_length=1, max_length=200)
+
+
+class AuthorOut(ResponseModel):
+    user_id: uuid.UUID
+    name: str
+    profession: str
+    organisation_id: uuid.UUID
+    organisation_name: str
+
+
+class RecipientOut(ResponseModel):
+    id: uuid.UUID
+    organisation_id: uuid.UUID | None
+    organisation_name: str | None
+    user_id: uuid.UUID | None
+    user_name: str | None
+    acknowledged_at: datetime | None
+    acknowledged_by: uuid.UUID | None
+    acknowledged_by_name: str | None
+    overdue: bool
+
+
+class ErrorMark(ResponseModel):
+    at: datetime
+    by: uuid.UUID
+    by_name: str
+    reason: str
+
+
+class AdmissionBonus(ResponseModel):
+    """入院時情報連携加算: (I) by the day of admission, (II) within the following two days."""
+
+    admission_date: date
+    deadline_i: date
+    deadline_ii: date
+    provided_at: datetime | None
+    category: Literal["I", "II"] | None
+    label: str | None
+    state: Literal["pending", "achieved", "missed"]
+
+
+class DischargeBonus(ResponseModel):
+    """退院・退所加算 derived from the contact log (number of contacts, conference attendance)."""
+
+    contacts: int
+    conference_attended: bool
+    category: Literal["I_a", "I_b", "II_a", "II_b", "III"]
+    label: str
+
+
+class ReadOut(ResponseModel):
+    user_id: uuid.UUID
+    name: str
+    read_at: datetime
+
+
+class EntryOut(ResponseModel):
+    id: uuid.UUID
+    record_id: uuid.UUID
+    patient_id: uuid.UUID
+    sheet: str
+    sheet_version: int
+    category: str
+    version: int
+    revision: int
+    status: str
+    priority: str
+    is_current: bool
+    data: dict[str, Any]
+    author: AuthorOut
+    created_at: datetime
+    updated_at: datetime
+    posted_at: datetime | None
+    supersedes_id: uuid.UUID | None
+    amendment_reason: str | None
+    entered_in_error: ErrorMark | None
+    recipients: list[RecipientOut]
+    awaiting_acknowledgement: bool
+    acknowledgement_overdue: bool
+    read_by_me: bool
+    acp_current: bool | None = None
+    admission_bonus: AdmissionBonus | None = None
+    discharge_bonus: DischargeBonus | None = None
+    read_by: list[ReadOut] | None = None
+
+
+class TimelineQuery(StrictModel):
+    cursor: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=50, ge=1, le=100)
+    kind: list[str] = Field(default_factory=list, max_length=20, description="Sheet ids")
+    profession: list[str] = Field(default_factory=list, max_length=20, description="Author professions")
+    since: date | None = Field(default=None, description="Posted on or after this day (JST)")
+    until: date | None = Field(default=None, description="Posted on or before this day (JST)")
+    unread: bool = False
+
+
+class TimelinePage(ResponseModel):
+    items: list[EntryOut]
+    next_cursor: str | None
+
+
+class AttachmentOut(ResponseModel):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    sheet: str
+    content_type: str
+    size: int
+    created_at: datetime
+    metadata_stripped: bool
+
+
+class AcpSummary(ResponseModel):
+    entry_id: uuid.UUID
+    record_date: str | None
+    decision_basis: str | None
+    cpr: str | None
+    place_of_care: str | None
+    place_of_death: str | None
+    treatment_preferences: dict[str, Any]
+    next_review_date: str | None
+    posted_at: datetime | None
+    superseded_versions: int
+
+
+class EmergencySummary(ResponseModel):
+    entry_id: uuid.UUID
+    posted_at: datetime | None
+    resuscitation: dict[str, Any]
+    infections: dict[str, Any] | None
+    blood_type: str | None
+
+
+class AttendingPhysician(ResponseModel):
+    clinic: str | None = None
+    doctor: str | None = None
+    phone_24h: str | None = None
+    team_members: list[str] = Field(default_factory=list)
+
+
+class SummaryOut(ResponseModel):
+    """現在の状態: what a clinician needs at a glance, each part traceable to the entry it came from."""
+
+    patient_id: uuid.UUID
+    acp: AcpSummary | None
+    emergency: EmergencySummary | None
+    resuscitation_wish: str | None = Field(description="Latest emergency sheet: full_treatment|dnar|...")
+    resuscitation_conflict: bool = Field(description="Emergency sheet and current ACP disagree on CPR")
+    allergies: list[dict[str, Any]]
+    medications: list[dict[str, Any]]
+    attending_physician: AttendingPhysician
+    emergency_contacts: list[dict[str, Any]]
+    key_person: dict[str, Any] | None
+    key_person_entry_id: uuid.UUID | None

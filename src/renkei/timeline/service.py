@@ -1,0 +1,342 @@
+"""Entries: post, draft edits, amendments, entered-in-error, read receipts and receipt acknowledgements.
+
+Nothing here deletes: an amendment adds a version, "entered in error" is a status, a discarded draft too.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from renkei.access import service as access
+from renkei.access.service import Action
+from renkei.auth.service import Actor
+from renkei.config import Settings
+from renkei.crypto.keyring import Keyring
+from renkei.db.session import after_commit
+from renkei.db.types import new_id, utcnow
+from renkei.errors import NotFound
+from renkei.sheets import service as sheets
+from renkei.sheets.registry import SheetDef, SheetRegistry
+from renkei.timeline import content, guard, views
+from renkei.timeline.exceptions import (
+    DraftNotPosted,
+    EntryEnteredInError,
+    EntryImmutable,
+    EntryNotCurrent,
+    IfMatchRequired,
+    NotARecipient,
+    NotAuthor,
+    StaleVersion,
+)
+from renkei.timeline.models import EntryRead, EntryRecipient, EntryStatus, TimelineEntry
+from renkei.timeline.schemas import AmendIn, DraftUpdate, EnteredInErrorIn, EntryCreate, EntryOut, RecipientIn
+
+log = logging.getLogger("renkei.timeline")
+
+
+class EntryEvent(StrEnum):
+    created = "entry.created"
+    amended = "entry.amended"
+    entered_in_error = "entry.entered_in_error"
+    acknowledged = "entry.acknowledged"
+
+
+def entry_event(session: Session, kind: EntryEvent, entry: TimelineEntry, actor: Actor) -> None:
+    """The one place where a timeline change becomes an event; the outbox (issue 5) appends here.
+
+    Until then the event is logged after commit, ids and codes only.
+    """
+    record = {"event": kind.value, "entry_id": str(entry.id), "record_id": str(entry.record_id),
+              "patient_id": str(entry.patient_id), "sheet": entry.sheet_id, "priority": entry.priority,
+              "actor_id": str(actor.user_id)}
+    after_commit(session, lambda: log.info(json.dumps(record)))
+
+
+# -- posting ---------------------------------------------------------------------------------
+
+
+def create_entry(
+    session: Session, *, keyring: Keyring, registry: SheetRegistry, settings: Settings, actor: Actor,
+    patient_id: uuid.UUID, body: EntryCreate,
+) -> EntryOut:
+    """Post an entry (or save a private draft) after the access decision and full validation."""
+    sheet = sheets.resolve(registry, body.sheet, body.version)
+    decision = guard.require(session, actor, Action.write_clinical, patient_id, category=sheet.category,
+                             sheet_id=sheet.id)
+    recipients = content.check(session, registry, sheet, actor, patient_id, body.data, body.recipients)
+    now = utcnow()
+    entry_id = new_id()
+    entry = TimelineEntry(
+        id=entry_id, patient_id=patient_id, record_id=entry_id, sheet_id=sheet.id,
+        sheet_version=sheet.version, category=sheet.category, status=body.status,
+        priority=body.priority.value, author_id=actor.user_id, author_organisation_id=actor.organisation_id,
+        author_profession=actor.profession, payload_ct=b"",
+        created_at=now, updated_at=now,
+    )
+    _store(session, keyring, entry, sheet, body.data, recipients, now)
+    access.disclosed(decision, [entry.id])
+    if entry.status == EntryStatus.final:
+        entry_event(session, EntryEvent.created, entry, actor)
+    return _view(session, keyring, settings, actor, entry)
+
+
+def update_draft(
+    session: Session, *, keyring: Keyring, registry: SheetRegistry, settings: Settings, actor: Actor,
+    entry_id: uuid.UUID, body: DraftUpdate, if_match: str | None,
+) -> EntryOut:
+    """Replace a draft (author only, If-Match required); `status: final` posts it."""
+    entry = _load(session, actor, entry_id, for_update=True)
+    guard.require(session, actor, Action.write_clinical, entry.patient_id, category=entry.category,
+                  sheet_id=entry.sheet_id, targets=[entry.id])
+    if entry.status != EntryStatus.draft:
+        raise EntryImmutable()
+    _check_if_match(entry, if_match, required=True)
+    sheet = sheets.resolve(registry, entry.sheet_id, entry.sheet_version)
+    recipients = content.check(session, registry, sheet, actor, entry.patient_id, body.data, body.recipients)
+    now = utcnow()
+    entry.status, entry.priority = body.status, body.priority.value
+    entry.revision += 1
+    entry.updated_at = now
+    for old in session.scalars(select(EntryRecipient).where(EntryRecipient.entry_id == entry.id)):
+        # Drafts have not been sent, so their addressees are still only a plan and may be replaced.
+        session.delete(old)
+    _store(session, keyring, entry, sheet, body.data, recipients, now)
+    if entry.status == EntryStatus.final:
+        entry_event(session, EntryEvent.created, entry, actor)
+    return _view(session, keyring, settings, actor, entry)
+
+
+def amend(
+    session: Session, *, keyring: Keyring, registry: SheetRegistry, settings: Settings, actor: Actor,
+    entry_id: uuid.UUID, body: AmendIn, if_match: str | None,
+) -> EntryOut:
+    """Add a new version of a posted entry with the reason; the old version stays viewable."""
+    entry = _load(session, actor, entry_id, for_update=True)
+    decision = guard.require(session, actor, Action.write_clinical, entry.patient_id, category=entry.category,
+                             sheet_id=entry.sheet_id, targets=[entry.id])
+    _check_changeable(entry, actor)
+    _check_if_match(entry, if_match, required=False)
+    sheet = sheets.resolve(registry, entry.sheet_id, entry.sheet_version)
+    if body.recipients is None:
+        body_recipients = [
+            RecipientIn(organisation_id=r.organisation_id, user_id=r.user_id)
+            for r in session.scalars(select(EntryRecipient).where(EntryRecipient.entry_id == entry.id))
+        ]
+    else:
+        body_recipients = body.recipients
+    recipients = content.check(session, registry, sheet, actor, entry.patient_id, body.data, body_recipients)
+    now = utcnow()
+    new = TimelineEntry(
+        id=new_id(), patient_id=entry.patient_id, record_id=entry.record_id, version=entry.version + 1,
+        sheet_id=entry.sheet_id, sheet_version=entry.sheet_version, category=entry.category,
+        status=EntryStatus.final, priority=(body.priority or entry.priority), author_id=actor.user_id,
+        author_organisation_id=actor.organisation_id, author_profession=actor.profession, payload_ct=b"",
+        supersedes_id=entry.id, created_at=now, updated_at=now, record_posted_at=entry.record_posted_at,
+    )
+    entry.is_head = False
+    new.amendment_reason_ct = views.seal(session, keyring, new, views.AMENDMENT_AAD, body.reason)
+    _store(session, keyring, new, sheet, body.data, recipients, now)
+    access.disclosed(decision, [new.id])
+    entry_event(session, EntryEvent.amended, new, actor)
+    return _view(session, keyring, settings, actor, new)
+
+
+def mark_entered_in_error(
+    session: Session, *, keyring: Keyring, settings: Settings, actor: Actor, entry_id: uuid.UUID,
+    body: EnteredInErrorIn,
+) -> EntryOut:
+    """Mark the current version as entered in error, with the reason; a draft marked so is discarded."""
+    entry = _load(session, actor, entry_id, for_update=True)
+    guard.require(session, actor, Action.write_clinical, entry.patient_id, category=entry.category,
+                  sheet_id=entry.sheet_id, targets=[entry.id])
+    _check_changeable(entry, actor, drafts_too=True)
+    entry.status = EntryStatus.entered_in_error
+    entry.error_at, entry.error_by = utcnow(), actor.user_id
+    entry.error_reason_ct = views.seal(session, keyring, entry, views.ERROR_AAD, body.reason)
+    session.flush()
+    if entry.posted_at is not None:
+        entry_event(session, EntryEvent.entered_in_error, entry, actor)
+    return _view(session, keyring, settings, actor, entry)
+
+
+def entry_patient(session: Session, *, actor: Actor, entry_id: uuid.UUID) -> uuid.UUID:
+    """The patient an entry belongs to (404 when the actor cannot know the entry exists)."""
+    return _load(session, actor, entry_id).patient_id
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def get_entry(
+    session: Session, *, keyring: Keyring, settings: Settings, actor: Actor, entry_id: uuid.UUID,
+) -> tuple[EntryOut, str]:
+    """One entry with who has read it; opening it counts as reading it. Returns the view and its ETag."""
+    entry = _load(session, actor, entry_id)
+    guard.require(session, actor, Action.read_clinical, entry.patient_id, category=entry.category,
+                  sheet_id=entry.sheet_id, targets=[entry.id])
+    if entry.posted_at is not None:
+        record_reads(session, actor.user_id, [entry.id])
+    view = views.build(session, keyring=keyring, settings=settings, actor=actor, entries=[entry], detail=True)
+    return view[0], views.etag(entry)
+
+
+def history(
+    session: Session, *, keyring: Keyring, settings: Settings, actor: Actor, entry_id: uuid.UUID,
+) -> list[EntryOut]:
+    """Every version of the entry's record, newest first."""
+    entry = _load(session, actor, entry_id)
+    rows = list(session.scalars(
+        select(TimelineEntry).where(TimelineEntry.record_id == entry.record_id)
+        .order_by(TimelineEntry.version.desc())
+    ))
+    guard.require(session, actor, Action.read_clinical, entry.patient_id, category=entry.category,
+                  sheet_id=entry.sheet_id, targets=[r.id for r in rows])
+    return views.build(session, keyring=keyring, settings=settings, actor=actor, entries=rows)
+
+
+def mark_read(session: Session, *, actor: Actor, entry_id: uuid.UUID) -> None:
+    """既読 for one entry."""
+    entry = _load(session, actor, entry_id)
+    guard.require(session, actor, Action.read_clinical, entry.patient_id, category=entry.category,
+                  sheet_id=entry.sheet_id, targets=[entry.id])
+    if entry.posted_at is None:
+        raise DraftNotPosted()
+    record_reads(session, actor.user_id, [entry.id])
+
+
+def mark_read_many(
+    session: Session, *, actor: Actor, patient_id: uuid.UUID, entry_ids: Sequence[uuid.UUID]
+) -> int:
+    """既読 for several posted entries of one patient (a timeline page); returns how many were marked."""
+    decision = guard.require(session, actor, Action.read_clinical, patient_id, category=None)
+    ids = list(session.scalars(
+        select(TimelineEntry.id).where(
+            TimelineEntry.patient_id == patient_id, TimelineEntry.id.in_(entry_ids),
+            TimelineEntry.posted_at.is_not(None), access.category_clause(decision, TimelineEntry.category),
+        )
+    ))
+    access.disclosed(decision, ids)
+    record_reads(session, actor.user_id, ids)
+    return len(ids)
+
+
+def record_reads(session: Session, user_id: uuid.UUID, entry_ids: Sequence[uuid.UUID]) -> None:
+    """Insert read receipts, ignoring ones that exist (two tabs may open the same entry at once)."""
+    if not entry_ids:
+        return
+    now = utcnow()
+    values = [{"entry_id": eid, "user_id": user_id, "read_at": now} for eid in entry_ids]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(EntryRead).values(values).on_conflict_do_nothing())
+
+
+def acknowledge(
+    session: Session, *, keyring: Keyring, settings: Settings, actor: Actor, entry_id: uuid.UUID,
+) -> EntryOut:
+    """受領確認 of an entry addressed to me or to my organisation."""
+    entry = _load(session, actor, entry_id, for_update=True)
+    guard.require(session, actor, Action.read_clinical, entry.patient_id, category=entry.category,
+                  sheet_id=entry.sheet_id, targets=[entry.id])
+    if entry.posted_at is None:
+        raise DraftNotPosted()
+    mine = [
+        r for r in session.scalars(select(EntryRecipient).where(EntryRecipient.entry_id == entry.id))
+        if r.user_id == actor.user_id or (r.user_id is None and r.organisation_id == actor.organisation_id)
+    ]
+    if not mine:
+        raise NotARecipient()
+    now = utcnow()
+    pending = [r for r in mine if r.acknowledged_at is None]
+    for r in pending:
+        r.acknowledged_at, r.acknowledged_by = now, actor.user_id
+    record_reads(session, actor.user_id, [entry.id])
+    session.flush()
+    if pending:
+        entry_event(session, EntryEvent.acknowledged, entry, actor)
+    return _view(session, keyring, settings, actor, entry)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _load(session: Session, actor: Actor, entry_id: uuid.UUID, *, for_update: bool = False) -> TimelineEntry:
+    """The entry row, or 404. Another member's draft does not exist as far as anyone else can tell."""
+    entry = session.get(TimelineEntry, entry_id, with_for_update=for_update)
+    if entry is None or (entry.posted_at is None and entry.author_id != actor.user_id):
+        raise NotFound()
+    return entry
+
+
+def _check_changeable(entry: TimelineEntry, actor: Actor, *, drafts_too: bool = False) -> None:
+    if entry.author_id != actor.user_id:
+        raise NotAuthor()
+    if entry.status == EntryStatus.entered_in_error:
+        raise EntryEnteredInError()
+    if entry.status == EntryStatus.draft and not drafts_too:
+        raise DraftNotPosted("A draft is edited with PUT, not amended")
+    if not entry.is_head:
+        raise EntryNotCurrent()
+
+
+def _check_if_match(entry: TimelineEntry, if_match: str | None, *, required: bool) -> None:
+    if if_match is None or not if_match.strip():
+        if required:
+            raise IfMatchRequired(headers={"ETag": views.etag(entry)})
+        return
+    tags = [t.strip().removeprefix("W/") for t in if_match.split(",")]
+    if "*" not in tags and views.etag(entry) not in tags:
+        raise StaleVersion(headers={"ETag": views.etag(entry)})
+
+
+def _store(
+    session: Session, keyring: Keyring, entry: TimelineEntry, sheet: SheetDef, data: dict[str, Any],
+    recipients: list[EntryRecipient], now: datetime,
+) -> None:
+    """Seal the payload (with the fields the platform owns) and, when posting, link and mark what follows."""
+    posting = entry.status == EntryStatus.final
+    if posting:
+        entry.posted_at = now
+        entry.record_posted_at = entry.record_posted_at or now
+    entry.payload_ct = views.seal(session, keyring, entry, views.PAYLOAD_AAD,
+                                  _platform_fields(sheet, data, entry.posted_at))
+    session.add(entry)
+    session.flush()
+    for r in recipients:
+        r.entry_id = entry.id
+    session.add_all(recipients)
+    session.flush()
+    if posting:
+        content.link_attachments(session, entry, data, now)
+        record_reads(session, entry.author_id, [entry.id])
+
+
+def _platform_fields(sheet: SheetDef, data: dict[str, Any], posted_at: datetime | None) -> dict[str, Any]:
+    """Fields the platform owns whatever the client sent: admission sheet provided_at, ACP status."""
+    data = copy.deepcopy(data)
+    if sheet.id == "admission-info":
+        header = data.setdefault("header", {})
+        header.pop("provided_at", None)
+        if posted_at is not None:
+            header["provided_at"] = posted_at.astimezone(sheets.JST).isoformat(timespec="seconds")
+    if sheet.id == "acp":
+        # Which ACP is current is derived from the record order, never trusted from the payload.
+        data.pop("status", None)
+    return data
+
+
+def _view(
+    session: Session, keyring: Keyring, settings: Settings, actor: Actor, entry: TimelineEntry
+) -> EntryOut:
+    return views.build(session, keyring=keyring, settings=settings, actor=actor, entries=[entry])[0]

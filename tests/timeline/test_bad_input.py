@@ -1,0 +1,130 @@
+"""Bad input: every failing field listed (JSON pointer, Japanese and English), nothing stored."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+
+from renkei.timeline.models import EntryRecipient, TimelineEntry
+from tests.factories import grant_consent, make_org, make_patient, make_user
+from tests.timeline.support import example, png_bytes, post, posted, upload
+
+
+def stored(db) -> tuple[int, int]:
+    return (db.scalar(select(func.count()).select_from(TimelineEntry)),
+            db.scalar(select(func.count()).select_from(EntryRecipient)))
+
+
+def fields(r) -> dict[str, tuple[str, str]]:
+    return {f["path"]: (f["message_ja"], f["message_en"]) for f in r.json()["fields"]}
+
+
+def test_invalid_sheet_data_lists_every_failing_field_and_stores_nothing(client, db, world, as_user):
+    tomorrow = (date.today() + timedelta(days=2)).isoformat()
+    data = example("emergency-info")
+    data["resuscitation"]["wish"] = "maybe"                       # wrong enum
+    del data["emergency_contacts"][0]["name"]                      # missing required field
+    data["medications"][0]["dose"] = 2                             # wrong type
+    data["baseline"]["hobby"] = "囲碁"                             # extra field
+    data["resuscitation"]["anticipated_course"] = "長" * 4001      # over-long text
+    data["resuscitation"]["acp_date"] = "2025/05/12"               # date in the wrong format
+    data["diseases"][0]["since"] = tomorrow                        # a date that has not happened yet
+    before = stored(db)
+    r = post(client, as_user(world.physician), world.patient_id, "emergency-info", data)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "invalid_input"
+    got = fields(r)
+    assert set(got) == {
+        "/data/resuscitation/wish", "/data/emergency_contacts/0/name", "/data/medications/0/dose",
+        "/data/baseline/hobby", "/data/resuscitation/anticipated_course", "/data/resuscitation/acp_date",
+        "/data/diseases/0/since",
+    }
+    assert got["/data/resuscitation/wish"] == ("選択肢にない値です", "Not one of the allowed values")
+    assert got["/data/emergency_contacts/0/name"] == ("必須項目です", "This field is required")
+    assert got["/data/baseline/hobby"] == ("不明な項目です", "Unknown field")
+    assert got["/data/diseases/0/since"] == ("未来の日付・時刻は入力できません", "Must not be in the future")
+    assert got["/data/resuscitation/acp_date"][1] == "Invalid date (YYYY-MM-DD)"
+    assert "4000" in got["/data/resuscitation/anticipated_course"][0]
+    assert all(ja and en for ja, en in got.values())
+    assert stored(db) == before
+
+
+def test_future_record_and_contact_dates_are_refused_like_a_future_birth_date(client, db, world, as_user, team):
+    future = (date.today() + timedelta(days=3)).isoformat()
+    data = example("discharge-info")
+    data["header"]["record_date"] = future
+    data["contact_log"][1]["date"] = future
+    data["admission"]["planned_discharge_date"] = "2025-06-01"  # before the admission date
+    before = stored(db)
+    r = post(client, as_user(team.msw), world.patient_id, "discharge-info", data)
+    assert r.status_code == 422
+    got = fields(r)
+    assert set(got) == {"/data/header/record_date", "/data/contact_log/1/date",
+                        "/data/admission/planned_discharge_date"}
+    assert got["/data/admission/planned_discharge_date"][0].startswith("入院（所）日")
+    assert stored(db) == before
+
+
+def test_patient_identity_cannot_be_retyped_into_a_sheet(client, db, world, as_user):
+    data = example("care-note") | {"birth_date": "1938-04-02", "patient_name": "山田 花子"}
+    r = post(client, as_user(world.nurse), world.patient_id, "care-note", data)
+    assert r.status_code == 422
+    assert set(fields(r)) == {"/data/birth_date", "/data/patient_name"}
+    assert "山田" not in r.text
+
+
+def test_unknown_sheet_or_version_is_404_unknown_sheet(client, db, world, as_user):
+    nurse = as_user(world.nurse)
+    before = stored(db)
+    for sheet, version in (("referral-letter", 1), ("care-note", 99)):
+        r = client.post(f"/api/v1/patients/{world.patient_id}/entries", headers=nurse,
+                        json={"sheet": sheet, "version": version, "data": {}})
+        assert r.status_code == 404 and r.json()["error"] == "unknown_sheet"
+    assert stored(db) == before
+
+
+def test_request_envelope_errors_are_422_by_pointer(client, world, as_user):
+    r = client.post(f"/api/v1/patients/{world.patient_id}/entries", headers=as_user(world.nurse),
+                    json={"sheet": "message", "data": {"text": "x"}, "status": "published", "colour": "red"})
+    assert r.status_code == 422
+    assert {"/status", "/colour"} <= set(fields(r))
+
+
+def test_recipients_must_be_on_the_care_team(client, db, world, as_user):
+    stranger_org = make_org(db, "無関係の病院", "hospital")
+    stranger = make_user(db, stranger_org, profession="nurse")
+    before = stored(db)
+    nurse = as_user(world.nurse)
+    r = post(client, nurse, world.patient_id, "message", {"text": "宛先つき"},
+             recipients=[{"organisation_id": str(world.clinic.id)}, {"organisation_id": str(stranger_org.id)},
+                         {"user_id": str(stranger.id)}])
+    assert r.status_code == 422
+    assert set(fields(r)) == {"/recipients/1/organisation_id", "/recipients/2/user_id"}
+    both = post(client, nurse, world.patient_id, "message", {"text": "宛先つき"},
+                recipients=[{"organisation_id": str(world.clinic.id), "user_id": str(world.physician.id)}])
+    assert both.status_code == 422 and set(fields(both)) == {"/recipients/0"}
+    assert stored(db) == before
+
+
+def test_references_to_unknown_or_other_patients_attachments_and_entries_are_refused(
+    client, db, keyring, world, as_user
+):
+    doctor = as_user(world.physician)
+    other = make_patient(db, keyring, world.physician, name="別の 患者", name_kana="ベツノ カンジャ")
+    grant_consent(db, keyring, other, world.physician)
+    foreign_photo = upload(client, doctor, other, "care-note", png_bytes()).json()["id"]
+    foreign_acp = posted(client, doctor, other, "acp")["id"]
+    data = example("physician-visit")
+    data["end_of_life"]["acp_entry_id"] = foreign_acp
+    before = stored(db)
+    r = post(client, doctor, world.patient_id, "physician-visit", data)
+    assert r.status_code == 422
+    assert fields(r) == {"/data/end_of_life/acp_entry_id": ("記録が見つかりません", "No such entry for this patient")}
+    note = example("care-note")
+    note["skin"]["photo_attachment_ids"] = [foreign_photo, str(uuid.uuid4())]
+    r = post(client, doctor, world.patient_id, "care-note", note)
+    assert r.status_code == 422
+    assert set(fields(r)) == {"/data/skin/photo_attachment_ids/0", "/data/skin/photo_attachment_ids/1"}
+    assert stored(db) == before

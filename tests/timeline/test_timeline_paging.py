@@ -1,0 +1,89 @@
+"""The timeline feed: stable cursor paging, filters by sheet kind, author profession, dates (JST) and unread."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from renkei.timeline.models import TimelineEntry
+from tests.timeline.support import posted
+
+JST = ZoneInfo("Asia/Tokyo")
+
+
+def feed(client, headers, patient_id, **params):
+    r = client.get(f"/api/v1/patients/{patient_id}/timeline", headers=headers, params=params)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_cursor_pages_walk_every_entry_once_newest_first(client, db, world, as_user):
+    nurse, doctor = as_user(world.nurse), as_user(world.physician)
+    ids = [posted(client, nurse, world.patient_id, "message", {"text": f"連絡{i}"})["id"] for i in range(7)]
+    same_moment = db.get(TimelineEntry, uuid.UUID(ids[3])).posted_at
+    for entry_id in ids[2:5]:  # ties on posted_at must still page deterministically (by id)
+        db.get(TimelineEntry, uuid.UUID(entry_id)).posted_at = same_moment
+    db.flush()
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = feed(client, doctor, world.patient_id, limit=3, **({"cursor": cursor} if cursor else {}))
+        seen += [e["id"] for e in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3 and sorted(seen) == sorted(ids) and len(seen) == len(set(seen))
+    stamps = [(db.get(TimelineEntry, uuid.UUID(i)).posted_at, i) for i in seen]
+    assert stamps == sorted(stamps, key=lambda s: (s[0], s[1]), reverse=True)
+
+
+def test_filters_by_sheet_kind_and_author_profession(client, world, as_user, team):
+    posted(client, as_user(world.nurse), world.patient_id, "care-note")
+    posted(client, as_user(world.physician), world.patient_id, "physician-visit")
+    posted(client, as_user(team.care_manager), world.patient_id, "message", {"text": "ケアマネより"})
+    doctor = as_user(world.physician)
+    notes = feed(client, doctor, world.patient_id, kind="care-note")["items"]
+    assert [e["sheet"] for e in notes] == ["care-note"]
+    both = feed(client, doctor, world.patient_id, kind=["care-note", "message"])["items"]
+    assert sorted(e["sheet"] for e in both) == ["care-note", "message"]
+    by_cm = feed(client, doctor, world.patient_id, profession="care_manager")["items"]
+    assert [e["author"]["name"] for e in by_cm] == ["高橋 健一"]
+
+
+def test_date_range_is_inclusive_in_japan_time(client, db, world, as_user):
+    nurse = as_user(world.nurse)
+    early = posted(client, nurse, world.patient_id, "message", {"text": "6月1日 08:30"})
+    late = posted(client, nurse, world.patient_id, "message", {"text": "6月2日 23:50"})
+    db.get(TimelineEntry, uuid.UUID(early["id"])).posted_at = datetime(2025, 6, 1, 8, 30, tzinfo=JST)
+    db.get(TimelineEntry, uuid.UUID(late["id"])).posted_at = datetime(2025, 6, 2, 23, 50, tzinfo=JST)
+    db.flush()
+    doctor = as_user(world.physician)
+
+    def texts(**params):
+        return [e["data"]["text"] for e in feed(client, doctor, world.patient_id, **params)["items"]]
+
+    assert texts(since="2025-06-02", until="2025-06-02") == ["6月2日 23:50"]
+    assert texts(since="2025-06-01", until="2025-06-01") == ["6月1日 08:30"]
+    assert texts(since="2025-06-03") == []
+    assert texts(until="2025-06-02") == ["6月2日 23:50", "6月1日 08:30"]
+
+
+def test_bad_paging_parameters_are_422(client, world, as_user):
+    doctor = as_user(world.physician)
+    url = f"/api/v1/patients/{world.patient_id}/timeline"
+    for params, path in (({"cursor": "not-a-cursor"}, "/query/cursor"), ({"limit": 0}, "/query/limit"),
+                         ({"limit": 101}, "/query/limit"), ({"since": "2025-13-01"}, "/query/since"),
+                         ({"colour": "red"}, "/query/colour")):
+        r = client.get(url, headers=doctor, params=params)
+        assert r.status_code == 422, params
+        assert path in [f["path"] for f in r.json()["fields"]], r.json()
+
+
+def test_a_page_lists_at_most_the_limit_and_defaults_to_fifty(client, db, world, as_user):
+    nurse = as_user(world.nurse)
+    for i in range(3):
+        posted(client, nurse, world.patient_id, "message", {"text": f"{i}"})
+    page = feed(client, as_user(world.physician), world.patient_id, limit=2)
+    assert len(page["items"]) == 2 and page["next_cursor"]
+    assert feed(client, as_user(world.physician), world.patient_id)["next_cursor"] is None
