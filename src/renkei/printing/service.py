@@ -1,0 +1,361 @@
+"""Printing: every form goes through the access decision point, is recorded as a print job, and carries
+a signed QR reference. A printout carries no more than the printer may see on screen.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from renkei.access import service as access
+from renkei.access.service import Action, Decision
+from renkei.auth.service import Actor
+from renkei.config import Settings
+from renkei.crypto.keyring import Keyring
+from renkei.directory.models import Organisation
+from renkei.errors import Forbidden
+from renkei.patients import service as patient_service
+from renkei.patients.models import CareTeamMembership, Patient
+from renkei.notify import service as notify_service
+from renkei.printing import exceptions, qr, reference
+from renkei.printing.forms import FormBuilder
+from renkei.printing.formatting import SEX_LABELS, age_on, format_date, format_datetime
+from renkei.printing.models import IntakeStatus, PaperIntake, PrintJob, PrintKind
+from renkei.printing.schemas import PaperIntakeOut
+from renkei.printing.render import FormRenderer
+from renkei.sheets import service as sheets_service
+from renkei.timeline import attachments as timeline_attachments
+from renkei.timeline import queries as timeline_queries
+from renkei.timeline import service as timeline_service
+from renkei.timeline.schemas import TimelineQuery
+
+EMERGENCY_SHEET = "emergency-info"
+CARD_FORM = ("emergency-card", 1)
+CONSENT_FORM = ("consent", 1)
+WITHDRAWAL_FORM = ("consent-withdrawal", 1)
+CATEGORY_LABELS = {
+    "admission": "入院時の情報（入院時情報提供書）",
+    "discharge": "退院時の情報（退院・退所情報記録書）",
+    "emergency": "急変時の情報（急変時情報シート）",
+    "acp": "人生会議（ACP）・看取りの記録",
+    "visit": "訪問診療の記録",
+    "care": "日常の療養支援記録",
+    "message": "連絡",
+}
+
+
+class Output(StrEnum):
+    pdf = "pdf"
+    html = "html"
+
+
+@dataclass(frozen=True)
+class Printout:
+    body: bytes
+    media_type: str
+    filename: str  # ids only: a download name must not reveal whose form it is
+
+
+@dataclass
+class PrintKit:
+    """What rendering needs, built once per application."""
+
+    renderer: FormRenderer
+    builder: FormBuilder
+
+
+class BreakGlassPrintRefused(Forbidden):
+    code = "break_glass_print_refused"
+    detail_default = (
+        "Emergency access allows printing the emergency card only "
+        "(緊急アクセスで印刷できるのは救急医療情報カードのみです)"
+    )
+
+
+# -- access ------------------------------------------------------------------------------------
+
+
+def require_print(
+    session: Session, actor: Actor, patient_id: uuid.UUID, action: Action, *, category: str | None = None,
+    sheet_id: str | None = None, event: str, targets: list[uuid.UUID] | None = None, emergency_card: bool = False,
+) -> Decision:
+    """The access decision for a printout; outsiders get 404.
+
+    A break-the-glass grant is for the emergency at hand: it may print the emergency card, nothing else,
+    so that a full record does not leave the building on paper under an emergency pretext.
+    """
+    decision = access.require(session, actor, action, patient_id, category=category, sheet_id=sheet_id,
+                              targets=targets or [], event=event)
+    if decision.membership_id is None and decision.grant_id is not None and not emergency_card:
+        raise BreakGlassPrintRefused()
+    return decision
+
+
+# -- building blocks ----------------------------------------------------------------------------
+
+
+def patient_header(session: Session, keyring: Keyring, patient_id: uuid.UUID, *, on: date | None = None) -> dict:
+    """Name, kana, birth date, age and sex for the header of every page (callers checked access)."""
+    patient = session.get(Patient, patient_id)
+    assert patient is not None
+    identity = patient_service.decrypt_identity(session, keyring, patient)
+    return {
+        "name": identity.name, "kana": identity.name_kana, "birth_date": format_date(identity.birth_date),
+        "age": age_on(identity.birth_date, on or date.today()), "sex": SEX_LABELS.get(identity.sex.value, ""),
+        "address": identity.address or "", "phone": identity.phone or "",
+    }
+
+
+def start_job(
+    session: Session, keyring: Keyring, actor: Actor, *, kind: PrintKind, form_id: str, form_version: int,
+    title: str, title_en: str, output: str, patient_id: uuid.UUID | None, entry_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    """Record the print job and return the `doc` block of the template: titles, QR code, who and when."""
+    job = PrintJob(kind=kind.value, form_id=form_id, form_version=form_version, output=output,
+                   patient_id=patient_id, entry_id=entry_id, printed_by=actor.user_id,
+                   organisation_id=actor.organisation_id)
+    session.add(job)
+    session.flush()
+    ref = reference.PrintReference(job.id, patient_id, form_id, form_version)
+    org = session.get(Organisation, actor.organisation_id)
+    return {
+        "form_id": form_id, "version": form_version, "title": title, "title_en": title_en,
+        "qr": qr.svg_data_uri(reference.sign(reference.reference_key(keyring), ref)),
+        "print_id": job.id, "print_code": print_code(job.id),
+        "printed_by": actor.name, "printed_org": org.name if org else "",
+        "printed_at": format_datetime(job.printed_at), "printed_on": format_date(job.printed_at.date()),
+        "status_note": None, "variant": "blank",
+    }
+
+
+def print_code(print_id: uuid.UUID) -> str:
+    """A short code people can read out on the phone to find a print job; not secret, not PHI."""
+    return print_id.hex[:8].upper()
+
+
+def render(kit: PrintKit, template: str, context: dict[str, Any], output: Output, *, name: str) -> Printout:
+    html = kit.renderer.html(template, context)
+    if output is Output.html:
+        return Printout(html.encode("utf-8"), "text/html; charset=utf-8", f"{name}.html")
+    return Printout(kit.renderer.pdf(html), "application/pdf", f"{name}.pdf")
+
+
+def _template(form_id: str, version: int) -> str:
+    return f"{form_id}/{version}.html.j2"
+
+
+# -- sheets ------------------------------------------------------------------------------------
+
+
+def print_blank(
+    session: Session, *, kit: PrintKit, keyring: Keyring, actor: Actor, sheet_id: str, version: int | None,
+    patient_id: uuid.UUID | None, output: Output,
+) -> Printout:
+    """A blank sheet to fill by hand: with the patient header, or fully blank (no patient at all)."""
+    sheet = sheets_service.resolve(kit.builder.registry, sheet_id, version)
+    patient = None
+    if patient_id is not None:
+        decision = require_print(session, actor, patient_id, Action.print, category=sheet.category,
+                                 sheet_id=sheet.id, event="print.blank")
+        patient = patient_header(session, keyring, patient_id)
+    doc = start_job(session, keyring, actor, kind=PrintKind.blank, form_id=sheet.id, form_version=sheet.version,
+                    title=sheet.title, title_en=sheet.title_en, output=output.value, patient_id=patient_id)
+    if patient_id is not None:
+        access.disclosed(decision, [doc["print_id"]])
+    context = {"doc": doc, "patient": patient, "author": None, "form": kit.builder.build(sheet, None)}
+    return render(kit, _template(sheet.id, sheet.version), context, output,
+                  name=f"{sheet.id}-blank-{doc['print_code']}")
+
+
+def print_sheet_data(
+    session: Session, *, kit: PrintKit, keyring: Keyring, actor: Actor, patient_id: uuid.UUID, sheet_id: str,
+    version: int, data: dict[str, Any], author: dict[str, Any] | None, entry_id: uuid.UUID | None,
+    status_note: str | None, decision: Decision, output: Output,
+) -> Printout:
+    """A filled sheet, under the access decision the caller made for the entry the data came from."""
+    sheet = sheets_service.resolve(kit.builder.registry, sheet_id, version)
+    doc = start_job(session, keyring, actor, kind=PrintKind.entry, form_id=sheet.id, form_version=sheet.version,
+                    title=sheet.title, title_en=sheet.title_en, output=output.value, patient_id=patient_id,
+                    entry_id=entry_id)
+    doc["status_note"] = status_note
+    doc["variant"] = "filled"
+    access.disclosed(decision, [doc["print_id"]])
+    context = {"doc": doc, "patient": patient_header(session, keyring, patient_id), "author": author,
+               "form": kit.builder.build(sheet, data)}
+    return render(kit, _template(sheet.id, sheet.version), context, output, name=f"{sheet.id}-{doc['print_code']}")
+
+
+# -- consent forms -----------------------------------------------------------------------------
+
+
+def print_consent_form(
+    session: Session, *, kit: PrintKit, keyring: Keyring, actor: Actor, patient_id: uuid.UUID,
+    withdrawal: bool = False, output: Output,
+) -> Printout:
+    """同意書 (scope options and signature lines) or 同意撤回書, blank but for the patient header and team."""
+    # Printing the form is how a consent is obtained, so the registrar may do it before any consent exists.
+    decision = require_print(session, actor, patient_id, Action.read_consent,
+                             event="print.consent_withdrawal" if withdrawal else "print.consent")
+    form_id, version = WITHDRAWAL_FORM if withdrawal else CONSENT_FORM
+    title, title_en = (("同意撤回書", "Withdrawal of consent") if withdrawal
+                       else ("情報共有についての同意書", "Consent to share information"))
+    doc = start_job(session, keyring, actor, kind=PrintKind.consent_withdrawal if withdrawal else PrintKind.consent,
+                    form_id=form_id, form_version=version, title=title, title_en=title_en, output=output.value,
+                    patient_id=patient_id)
+    access.disclosed(decision, [doc["print_id"]])
+    team = patient_service.list_team(session, actor=actor, patient_id=patient_id, include_ended=False)
+    organisations = sorted({(m["organisation_name"], str(m["organisation_id"])) for m in team})
+    context = {
+        "doc": doc, "patient": patient_header(session, keyring, patient_id), "author": None,
+        "organisations": [name for name, _ in organisations],
+        "categories": list(CATEGORY_LABELS.values()),
+    }
+    return render(kit, f"_{form_id}/{version}.html.j2", context, output, name=f"{form_id}-{doc['print_code']}")
+
+
+# -- entries -----------------------------------------------------------------------------------
+
+STATUS_NOTES = {
+    "draft": "下書き（未確定）Draft — not posted",
+    "entered_in_error": "入力誤りとして取り消された記録です Entered in error — not valid",
+}
+
+
+def print_entry(
+    session: Session, *, kit: PrintKit, keyring: Keyring, settings: Settings, actor: Actor, entry_id: uuid.UUID,
+    output: Output,
+) -> Printout:
+    """A timeline entry on its sheet's form, as the printer may read it (404 otherwise)."""
+    entry, _ = timeline_service.get_entry(session, keyring=keyring, settings=settings, actor=actor,
+                                          entry_id=entry_id)
+    decision = require_print(session, actor, entry.patient_id, Action.print, category=entry.category,
+                             sheet_id=entry.sheet, targets=[entry.id], event="print.entry")
+    note = STATUS_NOTES.get(entry.status)
+    if note is None and not entry.is_current:
+        note = "この版は最新ではありません（訂正あり）Superseded by an amendment"
+    author = {
+        "name": entry.author.name, "organisation": entry.author.organisation_name,
+        "at": format_datetime(entry.posted_at or entry.updated_at),
+    }
+    return print_sheet_data(session, kit=kit, keyring=keyring, actor=actor, patient_id=entry.patient_id,
+                            sheet_id=entry.sheet, version=entry.sheet_version, data=entry.data, author=author,
+                            entry_id=entry.id, status_note=note, decision=decision, output=output)
+
+
+# -- emergency card ------------------------------------------------------------------------------
+
+
+def print_emergency_card(
+    session: Session, *, kit: PrintKit, keyring: Keyring, settings: Settings, actor: Actor, patient_id: uuid.UUID,
+    card: bool, output: Output,
+) -> Printout:
+    """救急医療情報キット card: DNAR, diseases, medication, allergies, contacts, the 24-hour number.
+
+    Built from the current emergency sheet and ACP; a break-the-glass holder may print it too.
+    """
+    decision = require_print(session, actor, patient_id, Action.print, category="emergency",
+                             sheet_id=EMERGENCY_SHEET, event="print.emergency_card", emergency_card=True)
+    registry = kit.builder.registry
+    summary = timeline_queries.summary(session, keyring=keyring, settings=settings, actor=actor,
+                                       patient_id=patient_id)
+    latest = timeline_queries.timeline(session, keyring=keyring, settings=settings, actor=actor,
+                                       patient_id=patient_id, query=TimelineQuery(kind=[EMERGENCY_SHEET], limit=1))
+    emergency = latest.items[0] if latest.items else None
+    acp = summary.acp
+    acp_data = {"treatment_preferences": acp.treatment_preferences, "record_date": acp.record_date,
+                "place_of_death": acp.place_of_death, "place_of_care": acp.place_of_care} if acp else None
+    form_id, version = CARD_FORM
+    doc = start_job(session, keyring, actor, kind=PrintKind.emergency_card, form_id=form_id, form_version=version,
+                    title="救急医療情報", title_en="Emergency information card", output="card" if card else output.value,
+                    patient_id=patient_id, entry_id=emergency.id if emergency else None)
+    access.disclosed(decision, [doc["print_id"]])
+    doc["variant"] = "filled"
+    context = {
+        "doc": doc, "patient": patient_header(session, keyring, patient_id), "author": None, "card": card,
+        "em": kit.builder.build(registry.latest(EMERGENCY_SHEET), emergency.data if emergency else {}),
+        "acp": kit.builder.build(registry.latest("acp"), acp_data) if acp_data else None,
+        "summary": summary, "has_emergency": emergency is not None,
+        "updated": format_datetime(emergency.posted_at) if emergency and emergency.posted_at else "",
+    }
+    return render(kit, f"_{form_id}/{version}.html.j2", context, output, name=f"{form_id}-{doc['print_code']}")
+
+
+# -- paper intake --------------------------------------------------------------------------------
+
+PAPER_INTAKE_EVENT = "paper_intake.awaiting_transcription"
+
+
+def read_reference(keyring: Keyring, content: bytes) -> reference.PrintReference:
+    """The one signed print reference on a photo, scan or PDF; a clear 422 for every way that fails."""
+    try:
+        images = qr.pages_of(content)
+    except qr.UnreadableUpload:
+        raise exceptions.UnreadableFile() from None
+    found = qr.scan(images)
+    if not found.texts:
+        raise exceptions.QrUnreadable() if found.damaged else exceptions.QrMissing()
+    key = reference.reference_key(keyring)
+    refs: list[reference.PrintReference] = []
+    for text in found.texts:
+        try:
+            refs.append(reference.verify(key, text))
+        except reference.BadReference:
+            continue
+    if not refs:
+        raise exceptions.QrInvalid()
+    if len({r.print_id for r in refs}) > 1:
+        raise exceptions.QrAmbiguous()
+    return refs[0]
+
+
+def intake(
+    session: Session, *, kit: PrintKit, keyring: Keyring, settings: Settings, actor: Actor, filename: str,
+    content: bytes, patient_id: uuid.UUID | None,
+) -> PaperIntakeOut:
+    """File a photographed or scanned paper form on the patient its QR code names, awaiting transcription.
+
+    Nothing is stored unless every check passes; a patient the uploader may not access answers 404.
+    """
+    ref = read_reference(keyring, content)
+    job = session.get(PrintJob, ref.print_id)
+    # A valid MAC over an unknown print id means a database restored to before the print: not ours to file.
+    if job is None or job.patient_id != ref.patient_id or (job.form_id, job.form_version) != (
+        ref.form_id, ref.form_version
+    ):
+        raise exceptions.QrInvalid()
+    if ref.patient_id is None and patient_id is None:
+        raise exceptions.PatientRequired()
+    if ref.patient_id is not None and patient_id is not None and patient_id != ref.patient_id:
+        raise exceptions.PatientMismatch()
+    target = ref.patient_id or patient_id
+    assert target is not None
+    try:
+        sheet = kit.builder.registry.get(ref.form_id, ref.form_version)
+    except KeyError:
+        raise exceptions.NotFileable() from None
+    attachment = timeline_attachments.upload(
+        session, keyring=keyring, registry=kit.builder.registry, settings=settings, actor=actor, patient_id=target,
+        sheet_id=sheet.id, filename=filename, content=content,
+    )
+    row = PaperIntake(print_job_id=job.id, patient_id=target, form_id=sheet.id, form_version=sheet.version,
+                      attachment_id=attachment.id, status=IntakeStatus.awaiting_transcription.value,
+                      uploaded_by=actor.user_id)
+    session.add(row)
+    session.flush()
+    team = session.scalars(select(CareTeamMembership.user_id).where(
+        CareTeamMembership.patient_id == target, CareTeamMembership.ended_at.is_(None),
+        CareTeamMembership.start_date <= date.today(), CareTeamMembership.user_id != actor.user_id,
+    ))
+    notified = notify_service.notify_users(
+        session, user_ids=list(team), kind=PAPER_INTAKE_EVENT, patient_id=target,
+        refs={"intake_id": row.id, "attachment_id": attachment.id, "sheet": sheet.id},
+    )
+    return PaperIntakeOut(id=row.id, patient_id=target, sheet=sheet.id, sheet_version=sheet.version,
+                          print_id=job.id, attachment_id=attachment.id, status=row.status,
+                          uploaded_at=row.uploaded_at, notified=len(notified))
