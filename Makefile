@@ -6,7 +6,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export RENKEI_VAR_DIR ?= var
 
-.PHONY: run test setup migrate demo clean-var lint test-sqlite test-postgres
+.PHONY: run test setup system-deps migrate demo clean-var lint test-sqlite test-postgres
+
+# Debian packages WeasyPrint needs (Pango, HarfBuzz subsetting) and the Japanese font of the print forms.
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,7 +17,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
-setup: $(STAMP)
+# Fast when everything is present (dpkg -s only); apt-get update runs only when something is missing.
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		if [ "$$(id -u)" -ne 0 ]; then echo "run as root: apt-get install -y$$missing" >&2; exit 1; fi; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+setup: system-deps $(STAMP)
 
 migrate: setup
 	@mkdir -p $(RENKEI_VAR_DIR)

@@ -16,17 +16,32 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from renkei import health
+from renkei.access import pages as access_pages
+from renkei.access.exceptions import FormRejected
+from renkei.access import routes as access_routes
+from renkei.audit import pages as audit_pages
+from renkei.audit import routes as audit_routes
+from renkei.audit import service as audit_service
 from renkei.auth import pages as auth_pages
 from renkei.auth import routes as auth_routes
 from renkei.config import Settings
+from renkei.consent import pages as consent_pages
+from renkei.consent import routes as consent_routes
 from renkei.crypto.keyring import Keyring, ensure_dev_keyfile
 from renkei.db.engine import make_engine
 from renkei.db.session import make_sessionmaker
 from renkei.directory import pages as directory_pages
 from renkei.directory import routes as directory_routes
 from renkei.errors import DomainError, InvalidInput
+from renkei.notify import routes as notify_routes
 from renkei.patients import pages as patient_pages
 from renkei.patients import routes as patient_routes
+from renkei.printing import routes as printing_routes
+from renkei.sheets import routes as sheet_routes
+from renkei.sheets import service as sheet_service
+from renkei.sheets.registry import SheetSchemaError
+from renkei.timeline import pages as timeline_pages
+from renkei.timeline import routes as timeline_routes
 from renkei.web import templating
 from renkei.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from renkei.web.validation import problems_from_errors
@@ -46,6 +61,11 @@ def create_app(
     if not settings.is_production and ensure_dev_keyfile(settings.key_file):  # type: ignore[arg-type]
         log.warning("created a development key file at %s (mode 0600); keep it out of git", settings.key_file)
     keyring = Keyring.open(settings.key_file)  # type: ignore[arg-type]
+    try:
+        sheets = sheet_service.load_registry(settings.schemas_dir)
+    except SheetSchemaError as exc:
+        log.critical("cannot start: sheet schemas are unusable: %s", exc)
+        raise
     if bind is not None:
         engine = bind.engine
     owns_engine = engine is None
@@ -66,12 +86,14 @@ def create_app(
     )
     app.state.settings = settings
     app.state.keyring = keyring
+    app.state.sheets = sheets
     app.state.engine = engine
     app.state.sessionmaker = (
         make_sessionmaker(bind, join_transaction_mode="create_savepoint") if bind is not None
         else make_sessionmaker(engine)
     )
-    app.state.precommit_hooks = []
+    # The audit chain is appended inside each request's transaction, just before it commits.
+    app.state.precommit_hooks = [audit_service.precommit_hook(keyring, settings)]
     app.state.after_commit_hooks = []
     app.state.templates = templating.make_templates(settings)
 
@@ -88,9 +110,21 @@ def create_app(
     app.include_router(auth_routes.router, prefix="/api/v1")
     app.include_router(directory_routes.router, prefix="/api/v1")
     app.include_router(patient_routes.router, prefix="/api/v1")
+    app.include_router(consent_routes.router, prefix="/api/v1")
+    app.include_router(access_routes.router, prefix="/api/v1")
+    app.include_router(audit_routes.router, prefix="/api/v1")
+    app.include_router(notify_routes.router, prefix="/api/v1")
+    app.include_router(sheet_routes.router, prefix="/api/v1")
+    app.include_router(timeline_routes.router, prefix="/api/v1")
+    app.include_router(printing_routes.api_router, prefix="/api/v1")
     app.include_router(auth_pages.router)
     app.include_router(directory_pages.router)
     app.include_router(patient_pages.router)
+    app.include_router(consent_pages.router)
+    app.include_router(access_pages.router)
+    app.include_router(audit_pages.router)
+    app.include_router(timeline_pages.router)
+    app.include_router(printing_routes.router)
     return app
 
 
@@ -104,6 +138,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         if _is_api(request) or request.headers.get("accept", "").startswith("application/json"):
             return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
         return templating.error_page(request, exc)
+
+    @app.exception_handler(FormRejected)
+    async def form_rejected(request: Request, exc: FormRejected) -> Response:
+        return exc.response
 
     @app.exception_handler(auth_pages.LoginFailed)
     async def login_failed(request: Request, exc: auth_pages.LoginFailed) -> Response:

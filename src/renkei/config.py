@@ -14,6 +14,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 log = logging.getLogger("renkei.config")
 
 DEFAULT_VAR_DIR = Path("var")
+# The print templates live beside schemas/ at the repository root, one per sheet and version.
+DEFAULT_FORMS_DIR = Path(__file__).resolve().parents[2] / "forms"
+# The sheets' JSON Schemas, loaded into the registry at start-up.
+DEFAULT_SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
 
 class Environment(StrEnum):
@@ -35,6 +39,8 @@ class Settings(BaseSettings):
     # The key file holds the KEKs, the blind-index key, the audit key and the token secret.
     # In development it is created on first start; in production it must already exist.
     key_file: Path | None = None
+    forms_dir: Path = DEFAULT_FORMS_DIR
+    schemas_dir: Path = DEFAULT_SCHEMAS_DIR
 
     allowed_hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1", "localhost", "testserver"])
     allowed_origins: list[str] = Field(
@@ -58,6 +64,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     break_glass_minutes: int = Field(default=120, ge=5, le=24 * 60)
+    # Break-the-glass must follow an exact lookup of the same patient by the same person this recently.
+    break_glass_lookup_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # Signed audit checkpoints live outside the database (default: <var_dir>/audit-checkpoints).
+    audit_checkpoint_dir: Path | None = None
+    audit_checkpoint_every: int = Field(default=1000, ge=0)
     ack_overdue_hours: int = Field(default=24, ge=1)
 
     demo_password: str = "renkei-demo-2026"
