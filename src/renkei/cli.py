@@ -52,7 +52,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings.check_production()
     uvicorn.run("renkei.asgi:app", host=args.host, port=args.port, workers=args.workers,
                 proxy_headers=True, forwarded_allow_ips=os.environ.get("RENKEI_FORWARDED_ALLOW_IPS", "127.0.0.1"),
-                log_level=settings.log_level.lower(), ws="websockets")
+                log_level=settings.log_level.lower(), ws="websockets",
+                # uvicorn's access log prints query strings (a name filter is PHI); RequestContextMiddleware logs
+                # one line per request with the route template only.
+                access_log=False)
     return 0
 
 
