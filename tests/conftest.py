@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,10 @@ from renkei.db import migrations
 from renkei.db.engine import make_engine
 from renkei.db.session import make_sessionmaker
 from tests import factories
+
+# Property tests judge correctness, not speed: a loaded 2-core CI machine must not turn them into flakes.
+hypothesis_settings.register_profile("renkei", deadline=None)
+hypothesis_settings.load_profile("renkei")
 
 BACKEND = os.environ.get("RENKEI_TEST_BACKEND", "sqlite")
 PG_URL = os.environ.get("RENKEI_TEST_DATABASE_URL", "")
