@@ -8,8 +8,9 @@ export RENKEI_VAR_DIR ?= var
 
 .PHONY: run test setup system-deps migrate demo clean-var lint test-sqlite test-postgres
 
-# Debian packages WeasyPrint needs (Pango, HarfBuzz subsetting) and the Japanese font of the print forms.
-SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk
+# Debian packages WeasyPrint needs (Pango, HarfBuzz subsetting) and the Japanese font of the print forms;
+# Chromium for the browser tests (Playwright drives Debian's build: no browser download).
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk chromium
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

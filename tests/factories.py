@@ -19,6 +19,7 @@ from renkei.config import Settings
 from renkei.consent import service as consent_service
 from renkei.consent.schemas import ConsentCreate
 from renkei.crypto.keyring import Keyring
+from renkei.db.types import today_jst
 from renkei.directory.models import Organisation, User
 from renkei.patients import service as patient_service
 from renkei.patients.schemas import PatientCreate
@@ -113,7 +114,7 @@ def grant_consent(
     """
     data = ConsentCreate.model_validate({
         "given_by": given_by, "method": method, "scope": scope, "organisation_ids": list(organisation_ids),
-        "excluded_categories": list(excluded_categories), "obtained_on": obtained_on or date.today(),
+        "excluded_categories": list(excluded_categories), "obtained_on": obtained_on or today_jst(),
         "valid_until": valid_until, "password": PASSWORD, **extra,
     })
     out = consent_service.record(db, settings=settings or _consent_settings(), keyring=keyring,
@@ -152,7 +153,7 @@ def build_world(db: Session, keyring: Keyring) -> World:
     patient_id = make_patient(db, keyring, physician)
     patient_service.add_member(
         db, actor=actor_of(physician), patient_id=patient_id,
-        data=patient_service.MembershipIn(user_id=nurse.id, team_role="visiting_nurse", start_date=date.today()),
+        data=patient_service.MembershipIn(user_id=nurse.id, team_role="visiting_nurse", start_date=today_jst()),
     )
     consent_id = grant_consent(db, keyring, patient_id, physician)
     return World(clinic, nursing, other, physician, nurse, outsider, clinic_admin, nursing_admin, patient_id,

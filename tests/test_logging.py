@@ -3,12 +3,19 @@ password or token, even with every logger (SQL statements and rows included) at 
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import secrets
+import socket
+import threading
+import time
+import urllib.parse
 
 import pytest
+import uvicorn
 
+from renkei import cli
 from renkei.auth import passwords
 from tests.crypto.canaries import leaks, make_canary
 from tests.factories import make_org, make_user
@@ -24,6 +31,9 @@ def captured(caplog):
     caplog.set_level(logging.DEBUG, logger="renkei.access")
     # SQLAlchemy keeps its own loggers at WARNING; open them too so statements and rows are checked.
     caplog.set_level(logging.DEBUG, logger="sqlalchemy.engine")
+    # uvicorn's loggers as well: its access log would print every path and query string.
+    for name in UVICORN_LOGGERS:
+        caplog.set_level(logging.DEBUG, logger=name)
     return caplog
 
 
@@ -36,6 +46,7 @@ def canary_user(db):
     return user
 
 
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.access", "uvicorn.error")
 # The test's own HTTP client logs the URLs it requests; that is the caller's log, not the server's.
 _CLIENT_SIDE = ("httpx", "httpcore")
 
@@ -135,3 +146,76 @@ def test_unauthenticated_and_unmatched_requests_are_logged_without_their_paths(c
     logged = _everything_logged(captured.records)
     assert "カナリア".encode() not in logged and b"0000123456" not in logged and b"token=abc" not in logged
     assert b"canary-7d1f" not in logged
+
+
+# -- uvicorn, as `renkei serve` runs it ---------------------------------------------------------------
+
+
+def _serve_options(monkeypatch, tmp_path) -> dict:
+    """The keyword arguments `renkei serve` gives uvicorn.run (captured; no server is started)."""
+    calls: list[tuple[object, dict]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append((app, options)))
+    monkeypatch.setenv("RENKEI_VAR_DIR", str(tmp_path))
+    assert cli.main(["serve"]) == 0
+    [(app, options)] = calls
+    assert app == "renkei.asgi:app"
+    return options
+
+
+def test_renkei_serve_runs_uvicorn_without_its_access_log(monkeypatch, tmp_path):
+    assert _serve_options(monkeypatch, tmp_path)["access_log"] is False
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_uvicorn_configured_like_renkei_serve_logs_no_path_or_query_string(captured, app, monkeypatch, tmp_path):
+    options = _serve_options(monkeypatch, tmp_path)
+    canary = make_canary(31)
+    port = _free_port()
+    # uvicorn.Config replaces its loggers' handlers (and stops them propagating): remember and restore them.
+    saved = {name: (lg.handlers[:], lg.level, lg.propagate, lg.disabled)
+             for name, lg in ((n, logging.getLogger(n)) for n in UVICORN_LOGGERS)}
+    config = uvicorn.Config(app, **(options | {"host": "127.0.0.1", "port": port, "workers": None}))
+    # uvicorn logs access lines only if "uvicorn.access" has a handler when a connection opens, so adding one
+    # here would switch the access log on: record what the server asks that logger to write instead.
+    access_lines: list[str] = []
+    access_logger = logging.getLogger("uvicorn.access")
+    monkeypatch.setattr(access_logger, "info", lambda msg, *args, **kw: access_lines.append(msg % args))
+    logging.getLogger("uvicorn").addHandler(captured.handler)
+    for name in UVICORN_LOGGERS:
+        captured.set_level(logging.DEBUG, logger=name)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    try:
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.started, "uvicorn did not start"
+        query = urllib.parse.urlencode({"name": canary.name, "insurance_number": canary.care_insurance_number})
+        path = f"/api/v1/patients/lookup-{canary.health_insurance_number}?{query}"
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", path, headers={"Host": "testserver"})
+        status = connection.getresponse().status
+        connection.close()
+        assert status in (401, 404, 405)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        for name, (handlers, level, propagate, disabled) in saved.items():
+            logger = logging.getLogger(name)
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
+            logger.propagate, logger.disabled = propagate, disabled
+    assert access_lines == []
+    uvicorn_records = [r for r in captured.records if r.name.startswith("uvicorn")]
+    assert any(r.name == "uvicorn.error" for r in uvicorn_records), "positive control: uvicorn's log is captured"
+    logged = _everything_logged(uvicorn_records)
+    assert b"lookup-" not in logged and b"insurance_number" not in logged
+    for value in canary.secrets.values():
+        for form in (value, urllib.parse.quote(value), urllib.parse.quote_plus(value)):
+            assert form.encode() not in logged, f"uvicorn logged {form!r}"

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from renkei import health
+from renkei.access import grants as access_grants
 from renkei.access import pages as access_pages
 from renkei.access.exceptions import FormRejected
 from renkei.access import routes as access_routes
@@ -33,13 +34,16 @@ from renkei.db.session import make_sessionmaker
 from renkei.directory import pages as directory_pages
 from renkei.directory import routes as directory_routes
 from renkei.errors import DomainError, InvalidInput
+from renkei.notify import hooks as notify_hooks
 from renkei.notify import routes as notify_routes
+from renkei.notify.hub import Hub
 from renkei.patients import pages as patient_pages
 from renkei.patients import routes as patient_routes
 from renkei.printing import routes as printing_routes
 from renkei.sheets import routes as sheet_routes
 from renkei.sheets import service as sheet_service
 from renkei.sheets.registry import SheetSchemaError
+from renkei.timeline import form_pages as entry_form_pages
 from renkei.timeline import pages as timeline_pages
 from renkei.timeline import routes as timeline_routes
 from renkei.web import templating
@@ -73,9 +77,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if owns_engine:
-            engine.dispose()
+        await app.state.hub.start()
+        try:
+            yield
+        finally:
+            await app.state.hub.stop()
+            if owns_engine:
+                engine.dispose()
 
     app = FastAPI(
         title="Renkei (連携) API",
@@ -92,10 +100,16 @@ def create_app(
         make_sessionmaker(bind, join_transaction_mode="create_savepoint") if bind is not None
         else make_sessionmaker(engine)
     )
-    # The audit chain is appended inside each request's transaction, just before it commits.
-    app.state.precommit_hooks = [audit_service.precommit_hook(keyring, settings)]
-    app.state.after_commit_hooks = []
+    # The audit chain is appended inside each request's transaction, just before it commits; events noted
+    # by auth and patients are appended first, so the outbox lock is always taken before the audit lock.
+    app.state.precommit_hooks = [notify_hooks.precommit, audit_service.precommit_hook(keyring, settings)]
+    # Tests bound to one rolled-back connection get no hub: its threads would share that connection.
+    app.state.hub = Hub(settings, engine=engine, write_sessionmaker=app.state.sessionmaker,
+                        enabled=bind is None)
+    app.state.after_commit_hooks = [app.state.hub.after_commit]
     app.state.templates = templating.make_templates(settings)
+    # Every signed-in page shows the break-the-glass grants its user holds (a persistent banner).
+    app.state.page_context_providers = [access_grants.banner_context]
 
     _install_error_handlers(app)
     app.add_middleware(
@@ -114,6 +128,7 @@ def create_app(
     app.include_router(access_routes.router, prefix="/api/v1")
     app.include_router(audit_routes.router, prefix="/api/v1")
     app.include_router(notify_routes.router, prefix="/api/v1")
+    app.include_router(notify_routes.ws_router)
     app.include_router(sheet_routes.router, prefix="/api/v1")
     app.include_router(timeline_routes.router, prefix="/api/v1")
     app.include_router(printing_routes.api_router, prefix="/api/v1")
@@ -124,6 +139,7 @@ def create_app(
     app.include_router(access_pages.router)
     app.include_router(audit_pages.router)
     app.include_router(timeline_pages.router)
+    app.include_router(entry_form_pages.router)
     app.include_router(printing_routes.router)
     return app
 

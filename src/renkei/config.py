@@ -71,6 +71,22 @@ class Settings(BaseSettings):
     audit_checkpoint_every: int = Field(default=1000, ge=0)
     ack_overdue_hours: int = Field(default=24, ge=1)
 
+    # Live notifications (renkei.notify): websocket tickets, heartbeats and the bounds that keep one
+    # client from holding memory or the event hub hostage.
+    ws_ticket_seconds: int = Field(default=30, ge=5, le=30)
+    ws_auth_timeout_seconds: float = Field(default=5.0, gt=0, le=5.0)
+    ws_heartbeat_seconds: float = Field(default=20.0, ge=0.2, le=60.0)
+    ws_max_connections_per_user: int = Field(default=5, ge=1, le=50)
+    ws_max_connections: int = Field(default=10_000, ge=1)
+    ws_send_queue: int = Field(default=256, ge=8, le=10_000)
+    ws_max_message_bytes: int = Field(default=4096, ge=256, le=65_536)
+    ws_replay_page: int = Field(default=500, ge=10, le=5000)
+    # The hub also polls the outbox this often, so an event whose wake-up was lost is late, never lost.
+    notify_poll_seconds: float = Field(default=2.0, ge=0.05, le=60.0)
+    # How long an access decision is reused while fanning out. Events that change access (consent, team,
+    # break-the-glass) clear it at once; this bounds changes that come by the calendar alone.
+    notify_decision_ttl_seconds: float = Field(default=60.0, ge=0.0, le=300.0)
+
     demo_password: str = "renkei-demo-2026"
     log_level: str = "INFO"
     cookie_secure: bool = False

@@ -16,6 +16,7 @@ from renkei.config import Settings
 from renkei.consent import service as consent_service
 from renkei.consent.schemas import ConsentCreate, WithdrawIn
 from renkei.crypto.keyring import Keyring
+from renkei.db.types import today_jst
 from renkei.directory import service as directory_service
 from renkei.directory.models import Organisation, User
 from renkei.patients import service as patient_service
@@ -136,7 +137,7 @@ def load(session: Session, *, keyring: Keyring, password: str, seed: int = 20261
             session, org_id=orgs[org_key].id, email=f"{local}@{DEMO_DOMAIN}", name=name, name_kana=kana,
             profession=profession, role=role, password=password,
         )
-    today = date.today()
+    today = today_jst()
     for i in range(20):
         fam, fam_kana = FAMILY[i]
         female = i % 3 != 2

@@ -114,6 +114,7 @@ EXAMPLES: dict[tuple[str, str], Example] = {
         "custom", json=_break_glass, expect=_BREAK_GLASS_EXPECT),
     ("POST", "/patients/{patient_id}/break-glass"): Example("custom", form=_break_glass, expect=_BREAK_GLASS_EXPECT),
     ("POST", "/api/v1/break-glass/{grant_id}/review"): Example("admin", json=_review),
+    ("POST", "/api/v1/break-glass/{grant_id}/revoke"): Example("admin"),
     ("POST", "/admin/break-glass/{grant_id}/review"): Example("admin", form=_review),
     ("GET", "/api/v1/patients/{patient_id}/access-log"): Example("registration"),
     ("GET", "/patients/{patient_id}/access-log"): Example("registration"),
@@ -148,6 +149,9 @@ EXAMPLES: dict[tuple[str, str], Example] = {
     # The emergency view a break-the-glass holder is sent to (access/pages.py links here).
     ("GET", "/patients/{patient_id}/timeline"): Example("emergency"),
     ("GET", "/entries/{entry_id}"): Example("clinical"),
+    # The tablet's entry form and amendment form (issue 6): they only render, the browser posts to the API.
+    ("GET", "/patients/{patient_id}/entries/new"): Example("clinical"),
+    ("GET", "/entries/{entry_id}/amend"): Example("clinical"),
     # -- printing (issue 7) --------------------------------------------------------------------
     ("GET", "/print/blank/{sheet_id}.{output}"): Example(
         "clinical", path=lambda ctx: {"sheet_id": "message"}, params=lambda ctx: {"patient_id": str(ctx.patient_id)}),

@@ -7,7 +7,7 @@ import io
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -18,7 +18,7 @@ from renkei.access.models import BreakGlassGrant
 from renkei.config import Settings
 from renkei.consent.models import Consent
 from renkei.crypto.keyring import Keyring
-from renkei.db.types import utcnow
+from renkei.db.types import today_jst, utcnow
 from renkei.directory.models import Organisation, User
 from renkei.patients import service as patient_service
 from renkei.patients.models import CareTeamMembership
@@ -36,7 +36,7 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 def join_team(db: Session, world: World, user: User, team_role: str, by: User | None = None) -> uuid.UUID:
     out = patient_service.add_member(db, actor=actor_of(by or world.physician), patient_id=world.patient_id,
-                                     data=MembershipIn(user_id=user.id, team_role=team_role, start_date=date.today()))
+                                     data=MembershipIn(user_id=user.id, team_role=team_role, start_date=today_jst()))
     return out["id"]
 
 
@@ -143,8 +143,8 @@ class Ctx:
     def expire_consent(self) -> None:
         consent = self.db.get(Consent, self.consent_id)
         assert consent is not None
-        consent.valid_from = date.today() - timedelta(days=400)
-        consent.valid_until = date.today() - timedelta(days=1)
+        consent.valid_from = today_jst() - timedelta(days=400)
+        consent.valid_until = today_jst() - timedelta(days=1)
         self.db.flush()
 
     def end_care_manager_membership(self) -> None:

@@ -3,15 +3,16 @@ notifications to the team and the requester's administrators, and the review que
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from renkei.access.models import BreakGlassGrant
 from renkei.audit.models import AuditEvent
-from renkei.db.types import utcnow
+from renkei.db.types import today_jst, utcnow
 from renkei.notify.models import Notification
+from renkei.patients.service import age_on
 from tests.access.support import Ctx
 from tests.factories import PASSWORD, enrol_totp, make_user, next_totp
 
@@ -163,7 +164,9 @@ def test_emergency_pages_find_request_and_review(ctx, keyring):
     page = ctx.client.get("/emergency", headers=er)
     assert page.status_code == 200 and "緊急時アクセス" in page.text
     found = ctx.client.post("/emergency/lookup", headers=er, data=LOOKUP)
-    assert found.status_code == 200 and "山田 花子" in found.text
+    # The match is confirmed by sex and age band; the page never shows a name the searcher did not type.
+    band = age_on(date(1938, 4, 2), today_jst()) // 10 * 10
+    assert found.status_code == 200 and f"女性 · {band}代" in found.text and "山田 花子" not in found.text
     assert f'action="/patients/{ctx.patient_id}/break-glass"' in found.text
     wrong = ctx.client.post(f"/patients/{ctx.patient_id}/break-glass", headers=er,
                             data=REQUEST | {"password": "wrong-password-here"})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 
 from sqlalchemy import literal, select
 
@@ -11,6 +10,7 @@ from renkei.access import service as access
 from renkei.access.service import Action
 from renkei.config import Settings
 from renkei.consent.models import CATEGORIES
+from renkei.db.types import today_jst
 from renkei.patients import service as patient_service
 from renkei.patients.models import Patient
 from renkei.patients.schemas import MembershipIn
@@ -30,12 +30,10 @@ WRITE_TABLE = """
 | message | write | write | write | write | write | write | write | write | write |
 """
 
-
 def _table() -> dict[tuple[str, str], bool]:
     rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in WRITE_TABLE.strip().splitlines()]
     header, body = rows[0][1:], rows[1:]
     return {(row[0], profession): cell == "write" for row in body for profession, cell in zip(header, row[1:])}
-
 
 def _registry() -> SheetRegistry:
     return SheetRegistry.load(Settings().schemas_dir)
@@ -50,8 +48,9 @@ def test_write_clinical_follows_the_profession_by_sheet_matrix(db, keyring, worl
     office = make_org(db, "多職種事業所", "care_service_provider")
     expected = _table()
     mismatches = []
+    # Municipal coordinators never join a care team (tests/patients/test_care_team_rules.py).
     for profession in ["physician", "nurse", "pharmacist", "care_manager", "msw", "therapist", "care_worker",
-                       "dentist", "dietitian", "coordinator"]:
+                       "dentist", "dietitian"]:
         user = make_user(db, office, profession=profession)
         join_team(db, world, user, "other")
         for sheet in registry.all():
@@ -136,7 +135,7 @@ def test_patient_list_narrowing_agrees_with_the_decision_point(db, keyring, worl
     grant_consent(db, keyring, others[0], world.physician)
     grant_consent(db, keyring, others[1], world.physician, organisation_ids=[world.nursing.id])
     grant_consent(db, keyring, others[2], world.physician, scope="individual", organisation_ids=[world.nursing.id])
-    grant_consent(db, keyring, others[3], world.physician, valid_until=date.today())
+    grant_consent(db, keyring, others[3], world.physician, valid_until=today_jst())
     for user in (world.physician, world.nurse, world.outsider):
         actor = actor_of(user)
         listed = set(db.scalars(select(Patient.id).where(access.patients_clause(actor, Patient.id))))

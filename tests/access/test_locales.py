@@ -18,7 +18,8 @@ REASONS = [
     "no_such_patient", "not_on_team", "no_consent", "consent_withdrawn", "consent_expired", "consent_not_yet_valid",
     "organisation_excluded", "organisation_not_included", "category_excluded", "sheet_required",
     "profession_not_allowed", "outside_break_glass_scope", "not_a_decision", "reauth_failed", "reauth_throttled",
-    "no_prior_lookup", "already_has_access", "grant_active", "region_admin",
+    "no_prior_lookup", "already_has_access", "grant_active", "region_admin", "revoked", "grant_revoked",
+    "lookup_throttled", "member_not_eligible", "not_team_lead",
     *(r.value for r in BreakGlassReason), *(d.value for d in Disposition),
 ]
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from renkei.audit.models import AuditEvent
 from renkei.consent.models import Consent, ConsentDocument
+from renkei.db.types import today_jst
 from tests.factories import PASSWORD, auth_headers, make_org, make_user
 from tests.sheets.examples import EXAMPLES as SHEET_EXAMPLES
 
-TODAY = date.today().isoformat()
+TODAY = today_jst().isoformat()
 
 
 def consent_body(**overrides: object) -> dict:
@@ -55,7 +56,7 @@ def test_withdrawal_takes_effect_immediately_with_its_date_and_reason(client, db
                     json={"reason": "家族と相談して撤回", "password": PASSWORD})
     assert r.status_code == 200, r.text
     assert (r.json()["status"], r.json()["withdrawal_reason"], r.json()["withdrawn_on"]) == (
-        "withdrawn", "家族と相談して撤回", date.today().isoformat())
+        "withdrawn", "家族と相談して撤回", today_jst().isoformat())
     assert client.get(f"/api/v1/patients/{pid}", headers=nurse).status_code == 404
     assert client.get("/api/v1/patients", headers=nurse).json() == []
     # The registering physician still sees the history, so that a new consent can be recorded.
@@ -66,7 +67,7 @@ def test_withdrawal_takes_effect_immediately_with_its_date_and_reason(client, db
 
 def test_expired_consent_stops_sharing(client, db, world, nurse):
     consent = db.get(Consent, world.consent_id)
-    consent.valid_from, consent.valid_until = date.today() - timedelta(days=30), date.today() - timedelta(days=1)
+    consent.valid_from, consent.valid_until = today_jst() - timedelta(days=30), today_jst() - timedelta(days=1)
     db.flush()
     assert client.get(f"/api/v1/patients/{world.patient_id}", headers=nurse).status_code == 404
 
@@ -96,8 +97,8 @@ def test_consent_changes_need_the_password_again_and_failures_stay_on_record(cli
     ({"excluded_categories": ["admission", "discharge", "emergency", "acp", "visit", "care", "message"]},
      "/excluded_categories"),
     ({"excluded_categories": ["psychic"]}, "/excluded_categories/0"),
-    ({"obtained_on": (date.today() + timedelta(days=1)).isoformat()}, "/obtained_on"),
-    ({"valid_until": (date.today() - timedelta(days=1)).isoformat()}, "/valid_until"),
+    ({"obtained_on": (today_jst() + timedelta(days=1)).isoformat()}, "/obtained_on"),
+    ({"valid_until": (today_jst() - timedelta(days=1)).isoformat()}, "/valid_until"),
     ({"method": "telepathy"}, "/method"),
     ({"colour": "blue"}, "/colour"),
 ])

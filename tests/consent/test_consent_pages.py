@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from sqlalchemy import select
 
@@ -11,20 +9,18 @@ from renkei.audit.models import AuditEvent
 from renkei.auth import service as auth_service
 from renkei.auth.dependencies import SESSION_COOKIE
 from renkei.consent.models import Consent
+from renkei.db.types import today_jst
 from tests.factories import PASSWORD, auth_headers
 
-TODAY = date.today().isoformat()
+TODAY = today_jst().isoformat()
 FORM = {"given_by": "patient", "method": "written", "scope": "blanket", "obtained_on": TODAY, "password": PASSWORD}
-
 
 @pytest.fixture
 def doctor(db, settings, keyring, world):
     return auth_headers(db, settings, keyring, world.physician)
 
-
 def _versions(db, world) -> list[int]:
     return sorted(db.scalars(select(Consent.version).where(Consent.patient_id == world.patient_id)))
-
 
 def test_consent_page_shows_the_history_in_japanese_and_english(client, world, doctor):
     page = client.get(f"/patients/{world.patient_id}/consents", headers=doctor)
@@ -33,7 +29,6 @@ def test_consent_page_shows_the_history_in_japanese_and_english(client, world, d
     client.cookies.set("lang", "en")
     english = client.get(f"/patients/{world.patient_id}/consents", headers=doctor)
     assert "Consent history" in english.text and "Version 1" in english.text
-
 
 def test_recording_through_the_form_adds_a_version(client, db, world, doctor):
     form = FORM | {"excluded_categories": ["acp", "message"], "organisation_ids": [str(world.nursing.id)]}

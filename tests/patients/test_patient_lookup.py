@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+from datetime import date
 
-from tests.factories import auth_headers
+import pytest
+from sqlalchemy import select
+
+from renkei.audit.models import AuditEvent
+from renkei.db.types import today_jst
+from renkei.patients import service as patient_service
+from renkei.patients.service import age_on
+from tests.factories import PASSWORD, auth_headers, make_org, make_user
 
 LOOKUP = "/api/v1/patients/lookup"
 BIRTH = "1938-04-02"  # world patient: 山田 花子 / ヤマダ ハナコ, 介護 0000123456, 医療 39123456
@@ -117,3 +124,99 @@ def test_lookup_rejects_unknown_fields_and_overlong_values(client, headers):
     r = client.post(LOOKUP, json={"insurance_number": "1" * 41}, headers=headers)
     assert r.status_code == 422 and "/insurance_number" in [f["path"] for f in r.json()["fields"]]
     assert "1" * 41 not in r.text
+
+
+# -- who may look up, what they get back, how often ------------------------------------------------
+
+
+def _audit(db, actor_id) -> list[tuple[str, str, str, object]]:
+    db.expire_all()
+    rows = db.scalars(select(AuditEvent).where(AuditEvent.actor_user_id == actor_id).order_by(AuditEvent.seq))
+    return [(r.action, r.decision, r.reason, r.patient_id) for r in rows]
+
+
+@pytest.mark.parametrize(("profession", "role"), [("coordinator", "member"), ("coordinator", "region_admin"),
+                                                  ("care_manager", "region_admin")])
+def test_lookup_is_refused_to_accounts_that_neither_break_the_glass_nor_register_patients(
+    client, db, settings, keyring, world, profession, role,
+):
+    user = make_user(db, make_org(db, "みどり市役所", "municipality"), profession=profession, role=role,
+                     keyring=keyring)
+    r = client.post(LOOKUP, json={"insurance_number": "0000123456"}, headers=auth_headers(db, settings, keyring, user))
+    assert r.status_code == 403 and r.json()["error"] == "forbidden"
+    assert str(world.patient_id) not in r.text and "山田" not in r.text
+    assert _audit(db, user.id) == [("lookup", "deny", "profession_not_allowed", None)]
+
+
+@pytest.mark.parametrize("profession", ["care_manager", "pharmacist", "care_worker", "msw"])
+def test_a_duplicate_check_before_registering_learns_only_the_id_and_the_team_flag(
+    client, db, settings, keyring, world, profession,
+):
+    user = make_user(db, make_org(db, "よその事業所", "care_management_office"), profession=profession)
+    headers = auth_headers(db, settings, keyring, user)
+    for body in ({"insurance_number": "0000123456"}, {"name_kana": "ヤマダ ハナコ", "birth_date": BIRTH}):
+        r = client.post(LOOKUP, json=body, headers=headers)
+        assert r.status_code == 200
+        assert r.json() == [{"id": str(world.patient_id), "on_my_team": False, "sex": None, "age_band": None}]
+
+
+def test_an_emergency_lookup_by_insurance_number_confirms_sex_and_age_band_but_never_the_name_or_birth_date(
+    client, db, settings, keyring, world,
+):
+    er = make_user(db, make_org(db, "救命救急センター", "hospital"), profession="physician")
+    r = client.post(LOOKUP, json={"insurance_number": "0000123456"}, headers=auth_headers(db, settings, keyring, er))
+    assert r.status_code == 200
+    band = age_on(date(1938, 4, 2), today_jst()) // 10 * 10
+    assert r.json() == [{"id": str(world.patient_id), "on_my_team": False, "sex": "female", "age_band": band}]
+    for secret in ("山田", "ヤマダ", "1938", "みどり市", "39123456"):
+        assert secret not in r.text
+
+
+@pytest.mark.parametrize("number", ["1234", "12345", "12-34-5", "１２３４５", "0000*12345", "12 34"])
+def test_insurance_numbers_must_be_given_whole(client, headers, number):
+    r = client.post(LOOKUP, json={"insurance_number": number}, headers=headers)
+    assert r.status_code == 422
+    assert [f["path"] for f in r.json()["fields"]] == ["/insurance_number"]
+
+
+def test_lookups_are_throttled_per_account_and_the_refusal_is_audited(
+    client, db, settings, keyring, world, monkeypatch,
+):
+    monkeypatch.setattr(patient_service, "LOOKUP_LIMIT_PER_USER", 3)
+    er = make_user(db, make_org(db, "救命救急センター", "hospital"), profession="physician")
+    headers = auth_headers(db, settings, keyring, er)
+    statuses = [client.post(LOOKUP, json={"insurance_number": f"{123400 + n:010d}"}, headers=headers).status_code
+                for n in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    # Even the right number is refused until the window ends: a sweep cannot just keep going.
+    blocked = client.post(LOOKUP, json={"insurance_number": "0000123456"}, headers=headers)
+    assert blocked.status_code == 429 and "retry-after" in blocked.headers
+    assert str(world.patient_id) not in blocked.text
+    assert [row[2] for row in _audit(db, er.id)] == ["no_match"] * 3 + ["lookup_throttled"] * 2
+    # Another professional at the same address is not held back by this account's sweep.
+    nurse = auth_headers(db, settings, keyring, world.nurse)
+    assert client.post(LOOKUP, json={"insurance_number": "0000123456"}, headers=nurse).status_code == 200
+
+
+def test_lookups_are_throttled_per_client_address_across_accounts(client, db, settings, keyring, world, monkeypatch):
+    monkeypatch.setattr(patient_service, "LOOKUP_LIMIT_PER_ADDRESS", 4)
+    hospital = make_org(db, "救命救急センター", "hospital")
+    accounts = [auth_headers(db, settings, keyring, make_user(db, hospital, profession="nurse")) for _ in range(5)]
+    statuses = [client.post(LOOKUP, json={"insurance_number": "0000123456"}, headers=h).status_code for h in accounts]
+    assert statuses == [200, 200, 200, 200, 429]
+
+
+def test_a_patient_who_withdrew_consent_is_found_only_by_their_own_team(client, db, settings, keyring, world):
+    r = client.post(f"/api/v1/patients/{world.patient_id}/consents/{world.consent_id}/withdraw",
+                    headers=auth_headers(db, settings, keyring, world.physician),
+                    json={"reason": "本人の申し出", "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    er = make_user(db, make_org(db, "救命救急センター", "hospital"), profession="physician")
+    outside = client.post(LOOKUP, json={"insurance_number": "0000123456"},
+                          headers=auth_headers(db, settings, keyring, er))
+    assert outside.status_code == 200 and outside.json() == []
+    # The withheld match is still on the patient's access log, with the patient's id.
+    assert _audit(db, er.id) == [("lookup", "deny", "consent_withdrawn", world.patient_id)]
+    team = client.post(LOOKUP, json={"insurance_number": "0000123456"},
+                       headers=auth_headers(db, settings, keyring, world.nurse))
+    assert [(m["id"], m["on_my_team"]) for m in team.json()] == [(str(world.patient_id), True)]

@@ -15,8 +15,9 @@ from renkei.notify.models import Notification
 from renkei.printing import reference
 from renkei.printing.models import PaperIntake, PrintJob
 from renkei.printing.render import pdf_page_png
+from renkei.printing.intake import PAPER_INTAKE_EVENT
 from renkei.timeline.models import Attachment
-from tests.factories import auth_headers
+from tests.factories import auth_headers, grant_consent, make_patient
 
 
 @pytest.fixture
@@ -115,18 +116,31 @@ def test_bad_qr_is_refused_with_a_clear_error_and_nothing_is_filed(client, db, w
     assert _filed(db) == before
 
 
-def test_qr_for_a_patient_the_uploader_may_not_access_is_404_and_nothing_is_filed(client, db, world, as_user):
+def own_patient(db, keyring, user, **identity) -> uuid.UUID:
+    """A second patient registered by `user`, with a blanket consent: the user may file records on it."""
+    role = "care_manager" if user.profession == "care_manager" else "attending_physician"
+    patient_id = make_patient(db, keyring, user, team_role=role, care_insurance_number=None,
+                              health_insurance_number=None, **identity)
+    grant_consent(db, keyring, patient_id, user)
+    return patient_id
+
+
+def test_qr_for_a_patient_the_uploader_may_not_access_is_404_and_nothing_is_filed(
+    client, db, keyring, world, as_user,
+):
     photo = _photo(_print(client, as_user(world.physician), f"/print/blank/care-note.pdf?patient_id={world.patient_id}"))
+    own_patient(db, keyring, world.outsider, name="別人 太郎", name_kana="ベツジン タロウ")
     before = _filed(db)
     r = _upload(client, as_user(world.outsider), photo)
     assert r.status_code == 404
     assert _filed(db) == before
 
 
-def test_chosen_patient_must_match_the_printed_one(client, world, as_user):
+def test_chosen_patient_must_match_the_printed_one(client, db, keyring, world, as_user):
     doctor = as_user(world.physician)
     photo = _photo(_print(client, doctor, f"/print/blank/care-note.pdf?patient_id={world.patient_id}"))
-    r = _upload(client, doctor, photo, patient_id=str(uuid.uuid4()))
+    other = own_patient(db, keyring, world.physician, name="別人 太郎", name_kana="ベツジン タロウ")
+    r = _upload(client, doctor, photo, patient_id=str(other))
     assert r.status_code == 422 and r.json()["error"] == "patient_mismatch"
 
 
@@ -143,3 +157,17 @@ def _blank_png() -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def test_intake_notifies_only_members_whose_consent_covers_the_sheet(client, db, keyring, world, as_user):
+    # The patient now shares with the clinic only: the nurse's station is left out of the consent.
+    grant_consent(db, keyring, world.patient_id, world.physician, scope="individual",
+                  organisation_ids=[world.clinic.id])
+    doctor = as_user(world.physician)
+    pdf = _print(client, doctor, f"/print/blank/care-note.pdf?patient_id={world.patient_id}")
+    r = _upload(client, doctor, pdf, "scan.pdf")
+    assert r.status_code == 201, r.text
+    assert r.json()["notified"] == 0
+    told = db.scalars(select(Notification.user_id).where(Notification.kind == PAPER_INTAKE_EVENT))
+    assert world.nurse.id not in set(told)
+    assert client.get("/api/v1/notifications", headers=as_user(world.nurse)).json() == []

@@ -141,3 +141,36 @@ def test_consent_and_withdrawal_forms_list_the_team_and_have_signature_lines(cli
     withdrawal = flat("".join(pdf_text(client.get(f"/print/patients/{world.patient_id}/consent-withdrawal.pdf",
                                                   headers=doctor).content)))
     assert "同意撤回書" in withdrawal and "撤回日" in withdrawal and "本人署名" in withdrawal
+
+
+def test_break_glass_emergency_card_leaves_out_the_registration_address_and_phone(client, db, world, as_user):
+    posted(client, as_user(world.physician), world.patient_id, "emergency-info",
+           {"resuscitation": {"wish": "dnar"}})
+    er = as_user(_break_glass_physician(db, world.patient_id))
+    assert client.get(f"/api/v1/patients/{world.patient_id}", headers=er).status_code == 404
+    for variant in ("", "?format=card"):
+        card = client.get(f"/print/patients/{world.patient_id}/emergency-card.html{variant}", headers=er)
+        assert card.status_code == 200
+        assert "山田 花子" in card.text and "ヤマダ ハナコ" in card.text and "1938年4月2日" in card.text
+        assert "みどり市中央1-2-3" not in card.text and "0120-000-000" not in card.text
+    team = client.get(f"/print/patients/{world.patient_id}/emergency-card.html", headers=as_user(world.nurse))
+    assert "みどり市中央1-2-3" in team.text and "0120-000-000" in team.text
+
+
+def test_refused_break_glass_print_is_audited_as_a_denial(client, db, world, as_user):
+    entry = posted(client, as_user(world.physician), world.patient_id, "emergency-info",
+                   {"resuscitation": {"wish": "dnar"}})
+    holder = _break_glass_physician(db, world.patient_id)
+    er = {**as_user(holder), "accept": "application/json"}
+    assert client.get(f"/print/entries/{entry['id']}.html", headers=er).status_code == 403
+    blank = f"/print/blank/emergency-info.html?patient_id={world.patient_id}"
+    assert client.get(blank, headers=er).status_code == 403
+    db.expire_all()
+    rows = db.scalars(select(AuditEvent).where(AuditEvent.actor_user_id == holder.id,
+                                               AuditEvent.action == "print")).all()
+    assert sorted((row.event, row.decision, row.reason) for row in rows) == [
+        ("print.blank", "deny", "break_glass_print_refused"),
+        ("print.entry", "deny", "break_glass_print_refused"),
+    ]
+    assert all(row.grant_id is not None and row.patient_id == world.patient_id for row in rows)
+    assert not db.scalars(select(PrintJob).where(PrintJob.printed_by == holder.id)).all()

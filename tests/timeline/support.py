@@ -5,19 +5,18 @@ from __future__ import annotations
 import copy
 import io
 import uuid
-from datetime import date
 from typing import Any
 
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy.orm import Session
 
+from renkei.db.types import today_jst
 from renkei.directory.models import Organisation, User
 from renkei.patients import service as patient_service
 from renkei.patients.schemas import MembershipIn
 from tests.factories import actor_of, make_user
 from tests.sheets.examples import EXAMPLES
-
 
 def example(sheet: str, **changes: Any) -> dict[str, Any]:
     """A realistic payload of the sheet, without ids of attachments or entries that do not exist here."""
@@ -25,7 +24,6 @@ def example(sheet: str, **changes: Any) -> dict[str, Any]:
     _drop_references(data)
     data.update(changes)
     return data
-
 
 def _drop_references(node: Any) -> None:
     if isinstance(node, dict):
@@ -58,7 +56,7 @@ def join_team(db: Session, patient_id: uuid.UUID, by: User, org: Organisation, *
     """A new professional of `org` added to the patient's care team today."""
     user = make_user(db, org, profession=profession, name=name)
     patient_service.add_member(db, actor=actor_of(by), patient_id=patient_id,
-                               data=MembershipIn(user_id=user.id, team_role=team_role, start_date=date.today()))
+                               data=MembershipIn(user_id=user.id, team_role=team_role, start_date=today_jst()))
     return user
 
 

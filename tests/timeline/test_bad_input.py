@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from renkei.db.types import today_jst
 from renkei.timeline.models import EntryRecipient, TimelineEntry
 from tests.factories import grant_consent, make_org, make_patient, make_user
 from tests.timeline.support import example, png_bytes, post, posted, upload
@@ -22,7 +23,7 @@ def fields(r) -> dict[str, tuple[str, str]]:
 
 
 def test_invalid_sheet_data_lists_every_failing_field_and_stores_nothing(client, db, world, as_user):
-    tomorrow = (date.today() + timedelta(days=2)).isoformat()
+    tomorrow = (today_jst() + timedelta(days=2)).isoformat()
     data = example("emergency-info")
     data["resuscitation"]["wish"] = "maybe"                       # wrong enum
     del data["emergency_contacts"][0]["name"]                      # missing required field
@@ -52,7 +53,7 @@ def test_invalid_sheet_data_lists_every_failing_field_and_stores_nothing(client,
 
 
 def test_future_record_and_contact_dates_are_refused_like_a_future_birth_date(client, db, world, as_user, team):
-    future = (date.today() + timedelta(days=3)).isoformat()
+    future = (today_jst() + timedelta(days=3)).isoformat()
     data = example("discharge-info")
     data["header"]["record_date"] = future
     data["contact_log"][1]["date"] = future

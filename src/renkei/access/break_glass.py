@@ -1,15 +1,16 @@
-"""Break-the-glass (緊急時アクセス): request after an exact lookup and re-authentication; review queue."""
+"""Break-the-glass (緊急時アクセス): request after an exact lookup and re-authentication; review queue;
+revocation by an administrator or an "inappropriate" review."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from renkei.access import service as access
-from renkei.access.models import BreakGlassGrant
+from renkei.access.models import BreakGlassGrant, Disposition
 from renkei.access.schemas import BreakGlassIn, GrantOut, ReviewIn
 from renkei.access.service import Action
 from renkei.audit import service as audit
@@ -19,7 +20,7 @@ from renkei.crypto.keyring import Keyring
 from renkei.db.types import utcnow
 from renkei.directory.models import Organisation, Role, User
 from renkei.errors import Conflict, Forbidden, NotFound
-from renkei.notify import service as notify
+from renkei.notify import events as notify_events
 from renkei.patients import keys
 from renkei.patients.models import CareTeamMembership, Patient, TeamRole
 
@@ -53,6 +54,7 @@ def _out(session: Session, keyring: Keyring, grant: BreakGlassGrant) -> GrantOut
         scope=sorted(access.EMERGENCY_SCOPE), granted_at=grant.granted_at, expires_at=grant.expires_at,
         active=grant.expires_at > utcnow(), reviewed_at=grant.reviewed_at, reviewed_by=grant.reviewed_by,
         reviewer_name=reviewer.name if reviewer else None, disposition=grant.disposition, review_note=note,
+        revoked_at=grant.revoked_at, revoked_by=grant.revoked_by,
     )
 
 
@@ -93,6 +95,12 @@ def request_grant(
     if actor.profession not in access.BREAK_GLASS_PROFESSIONS:
         _deny(session, actor, patient_id, "profession_not_allowed")
         raise Forbidden("Only physicians and nurses may request emergency access (緊急時アクセスは医師・看護師のみ)")
+    lifetime = timedelta(minutes=settings.break_glass_minutes)
+    if _recently_revoked(session, actor, patient_id, since=now - lifetime):
+        # Otherwise ending a grant would only cost the holder a second request.
+        _deny(session, actor, patient_id, "grant_revoked")
+        raise Forbidden("An administrator ended your emergency access to this patient "
+                        "(この患者への緊急時アクセスは管理者により終了されました)")
     current = access.can(session, actor, Action.read_emergency, patient_id)
     if current.allowed:
         _deny(session, actor, patient_id, "grant_active" if current.grant_id else "already_has_access")
@@ -102,7 +110,7 @@ def request_grant(
     grant = BreakGlassGrant(
         id=uuid.uuid4(), patient_id=patient_id, user_id=actor.user_id, organisation_id=actor.organisation_id,
         profession=actor.profession, reason_code=data.reason_code.value, reason_ct=b"", granted_at=now,
-        expires_at=now + timedelta(minutes=settings.break_glass_minutes),
+        expires_at=now + lifetime,
     )
     grant.reason_ct = keys.seal_json(session, keyring, patient_id, aad=REASON_AAD, binding=_binding(grant.id),
                                      value=data.reason)
@@ -111,9 +119,24 @@ def request_grant(
     audit.record(session, actor=actor, action=Action.break_glass.value, allowed=True,
                  reason=grant.reason_code, patient_id=patient_id, grant_id=grant.id,
                  event="break_glass.grant")
-    notify.notify_users(session, user_ids=_recipients(session, actor, patient_id), kind="break_glass",
-                        patient_id=patient_id, refs={"grant_id": grant.id}, urgent=True)
+    notify_events.break_glass_used(session, patient_id=patient_id, grant_id=grant.id,
+                                   recipients=_recipients(session, actor, patient_id))
     return _out(session, keyring, grant)
+
+
+def _recently_revoked(session: Session, actor: Actor, patient_id: uuid.UUID, *, since: datetime) -> bool:
+    """Whether an administrator ended one of my grants on this patient that would otherwise still run."""
+    return session.scalar(
+        select(BreakGlassGrant.id).where(
+            BreakGlassGrant.user_id == actor.user_id, BreakGlassGrant.patient_id == patient_id,
+            BreakGlassGrant.revoked_at.is_not(None), BreakGlassGrant.granted_at > since,
+        ).limit(1)
+    ) is not None
+
+
+def _end_now(grant: BreakGlassGrant, actor: Actor, now: datetime) -> None:
+    grant.revoked_at, grant.revoked_by = now, actor.user_id
+    grant.expires_at = min(grant.expires_at, now)
 
 
 def _reviewable(actor: Actor) -> Select[tuple[BreakGlassGrant]]:
@@ -142,7 +165,8 @@ def review_queue(session: Session, *, keyring: Keyring, actor: Actor, pending_on
 def review(
     session: Session, *, keyring: Keyring, actor: Actor, grant_id: uuid.UUID, data: ReviewIn,
 ) -> GrantOut:
-    """Close a grant's review with a disposition; a grant is reviewed once."""
+    """Close a grant's review with a disposition; a grant is reviewed once. "Inappropriate" also ends
+    a grant that is still running."""
     if not actor.is_org_admin:
         raise Forbidden("Organisation or region administrators only")
     grant = session.scalars(_reviewable(actor).where(BreakGlassGrant.id == grant_id)).first()
@@ -152,7 +176,10 @@ def review(
         raise Forbidden("Another administrator must review your own emergency access")
     if grant.reviewed_at is not None:
         raise Conflict("This emergency access has already been reviewed")
-    grant.reviewed_at, grant.reviewed_by, grant.disposition = utcnow(), actor.user_id, data.disposition.value
+    now = utcnow()
+    grant.reviewed_at, grant.reviewed_by, grant.disposition = now, actor.user_id, data.disposition.value
+    if data.disposition == Disposition.inappropriate and grant.expires_at > now:
+        _end_now(grant, actor, now)
     if data.note:
         grant.review_note_ct = keys.seal_json(session, keyring, grant.patient_id, aad=NOTE_AAD,
                                               binding=_binding(grant.id), value=data.note)
@@ -160,4 +187,22 @@ def review(
     audit.record(session, actor=actor, action=Action.break_glass_review.value, allowed=True,
                  reason=grant.disposition, patient_id=grant.patient_id, grant_id=grant.id,
                  event="break_glass.review")
+    return _out(session, keyring, grant)
+
+
+def revoke(session: Session, *, keyring: Keyring, actor: Actor, grant_id: uuid.UUID) -> GrantOut:
+    """End a running grant now (the requester's organisation admins, or a region admin); it stays in the
+    review queue, and the holder cannot break the glass on that patient again until it would have expired."""
+    if not actor.is_org_admin:
+        raise Forbidden("Organisation or region administrators only")
+    grant = session.scalars(_reviewable(actor).where(BreakGlassGrant.id == grant_id)).first()
+    if grant is None:
+        raise NotFound()
+    now = utcnow()
+    if grant.expires_at <= now:
+        raise Conflict("This emergency access has already ended")
+    _end_now(grant, actor, now)
+    session.flush()
+    audit.record(session, actor=actor, action=Action.break_glass_review.value, allowed=True, reason="revoked",
+                 patient_id=grant.patient_id, grant_id=grant.id, event="break_glass.revoke")
     return _out(session, keyring, grant)

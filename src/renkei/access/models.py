@@ -48,3 +48,7 @@ class BreakGlassGrant(SQLModel, table=True):
     reviewed_by: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
     disposition: str | None = Field(default=None, sa_column=Column(String(30)))
     review_note_ct: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    # An inappropriate review or an administrator ends a grant early: expires_at is brought forward to
+    # that moment (so every check of expires_at stops it at once) and these say who did it.
+    revoked_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    revoked_by: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")

@@ -13,7 +13,7 @@ from renkei.access import break_glass, reports
 from renkei.access.exceptions import FormRejected, ReauthenticationFailed
 from renkei.access.models import BreakGlassReason, Disposition
 from renkei.access.schemas import BreakGlassIn, ReviewIn
-from renkei.auth.dependencies import ActorDep, KeyringDep, OrgAdminDep, SettingsDep
+from renkei.auth.dependencies import ActorDep, KeyringDep, OrgAdminDep, SettingsDep, client_ip
 from renkei.auth.service import Actor
 from renkei.db.session import SessionDep
 from renkei.errors import Conflict, FieldProblem, Forbidden, InvalidInput
@@ -68,7 +68,8 @@ def emergency_lookup(
     except ValidationError as exc:
         problems = problems_from_errors(exc.errors())
         return _emergency(request, session, actor, errors=problems, form=form, status=422)
-    results = patient_service.lookup_for(session, keyring=keyring, actor=actor, data=data)
+    results = patient_service.lookup_for(session, keyring=keyring, actor=actor, client_ip=client_ip(request),
+                                         data=data)
     return _emergency(request, session, actor, results=results, form=form)
 
 

@@ -36,6 +36,12 @@ def review(grant_id: uuid.UUID, body: ReviewIn, actor: OrgAdminDep, session: Ses
     return break_glass.review(session, keyring=keyring, actor=actor, grant_id=grant_id, data=body)
 
 
+@router.post("/break-glass/{grant_id}/revoke", response_model=GrantOut, summary="End an emergency access now")
+def revoke(grant_id: uuid.UUID, actor: OrgAdminDep, session: SessionDep, keyring: KeyringDep):
+    """End a running grant at once; it stays in the review queue."""
+    return break_glass.revoke(session, keyring=keyring, actor=actor, grant_id=grant_id)
+
+
 @router.get("/patients/{patient_id}/access-log", response_model=list[AccessLogEntry],
             summary="Who accessed this record")
 def access_log(patient_id: uuid.UUID, actor: ActorDep, session: SessionDep,

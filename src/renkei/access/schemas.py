@@ -44,6 +44,8 @@ class GrantOut(ResponseModel):
     reviewer_name: str | None
     disposition: str | None
     review_note: str | None
+    revoked_at: datetime | None = None
+    revoked_by: uuid.UUID | None = None
 
 
 class ReviewIn(StrictModel):

@@ -11,10 +11,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, and_, exists, false, literal, not_, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, false, literal, not_, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from renkei.access.exceptions import ReauthenticationFailed
@@ -26,7 +26,7 @@ from renkei.auth.service import Actor
 from renkei.config import Settings
 from renkei.consent.models import CATEGORIES, Consent, ConsentOrganisation, ConsentScope
 from renkei.crypto.keyring import Keyring
-from renkei.db.types import utcnow
+from renkei.db.types import today_jst, utcnow
 from renkei.directory.models import Profession
 from renkei.errors import NotAuthenticated, NotFound, OtpRequired, TooManyAttempts
 from renkei.patients.models import CareTeamMembership, Patient
@@ -102,7 +102,7 @@ class Decision:
 
 
 def today() -> date:
-    return date.today()
+    return today_jst()
 
 
 # -- facts the decision is made from ---------------------------------------------------------
@@ -140,11 +140,11 @@ def current_consent(session: Session, patient_id: uuid.UUID) -> Consent | None:
     ).first()
 
 
-def excluded_categories(consent: Consent) -> frozenset[str]:
+def excluded_categories(consent: Consent | _ConsentFacts) -> frozenset[str]:
     return frozenset(c for c in consent.excluded_categories.split(",") if c)
 
 
-def consent_state(consent: Consent | None, on: date) -> str | None:
+def consent_state(consent: Consent | _ConsentFacts | None, on: date) -> str | None:
     """None when the consent is in force on that day, else why not."""
     if consent is None:
         return "no_consent"
@@ -159,15 +159,23 @@ def consent_state(consent: Consent | None, on: date) -> str | None:
 
 def consent_coverage(session: Session, consent: Consent | None, organisation_id: uuid.UUID) -> str | None:
     """None when the consent in force covers the organisation, else the reason code."""
-    state = consent_state(consent, today())
-    if state is not None or consent is None:
-        return state or "no_consent"
+    if consent is None or consent_state(consent, today()) is not None:
+        return _coverage(consent, listed=False)
     listed = session.scalar(
         select(ConsentOrganisation.organisation_id).where(
             ConsentOrganisation.consent_id == consent.id,
             ConsentOrganisation.organisation_id == organisation_id,
         )
     ) is not None
+    return _coverage(consent, listed=listed)
+
+
+def _coverage(consent: Consent | _ConsentFacts | None, *, listed: bool) -> str | None:
+    # `consent`: a Consent or the consent columns of the facts row; `listed`: its organisation list names
+    # the member's organisation.
+    state = consent_state(consent, today())
+    if state is not None or consent is None:
+        return state or "no_consent"
     if consent.scope == ConsentScope.blanket and listed:
         return "organisation_excluded"
     if consent.scope == ConsentScope.individual and not listed:
@@ -184,25 +192,79 @@ def active_grant(session: Session, actor: Actor, patient_id: uuid.UUID) -> Break
     ).first()
 
 
+# The facts `can` decides from, in one round trip: the patient, the actor's active membership, the newest
+# consent version and whether its organisation list names the member's organisation. Same rules as
+# `active_membership`, `current_consent` and `consent_coverage` above; built once, run on every request.
+_p = Patient.__table__  # type: ignore[attr-defined]
+_m = CareTeamMembership.__table__  # type: ignore[attr-defined]
+_c = Consent.__table__  # type: ignore[attr-defined]
+_co = ConsentOrganisation.__table__  # type: ignore[attr-defined]
+_FACTS = (
+    select(
+        _p.c.id.label("patient_id"), _p.c.created_by, _m.c.id.label("membership_id"),
+        _m.c.organisation_id, _c.c.id.label("consent_id"), _c.c.scope, _c.c.excluded_categories,
+        _c.c.valid_from, _c.c.valid_until, _c.c.withdrawn_at,
+        exists(select(_co.c.consent_id).where(_co.c.consent_id == _c.c.id,
+                                              _co.c.organisation_id == _m.c.organisation_id)).label("listed"),
+    )
+    .select_from(
+        _p.outerjoin(_m, and_(_m.c.patient_id == _p.c.id, _m.c.user_id == bindparam("user_id"),
+                              _m.c.ended_at.is_(None), _m.c.start_date <= bindparam("on")))
+        .outerjoin(_c, and_(_c.c.patient_id == _p.c.id, _c.c.superseded_at.is_(None)))
+    )
+    .where(_p.c.id == bindparam("patient_id"))
+    .limit(1)
+)
+
+
+@dataclass(frozen=True)
+class _ConsentFacts:
+    id: uuid.UUID
+    scope: str
+    excluded_categories: str
+    valid_from: date
+    valid_until: date | None
+    withdrawn_at: datetime | None
+
+
+@dataclass(frozen=True)
+class _Facts:
+    patient_id: uuid.UUID
+    created_by: uuid.UUID
+    membership_id: uuid.UUID | None
+    organisation_id: uuid.UUID | None
+    consent: _ConsentFacts | None
+    listed: bool
+
+
+def _facts(session: Session, actor: Actor, patient_id: uuid.UUID) -> _Facts | None:
+    row = session.execute(_FACTS, {"patient_id": patient_id, "user_id": actor.user_id, "on": today()}).first()
+    if row is None:
+        return None
+    consent = None if row.consent_id is None else _ConsentFacts(
+        row.consent_id, row.scope, row.excluded_categories, row.valid_from, row.valid_until, row.withdrawn_at)
+    return _Facts(row.patient_id, row.created_by, row.membership_id, row.organisation_id, consent,
+                  bool(row.listed))
+
+
 # -- the decision ------------------------------------------------------------------------------
 
 
 def _team_decision(
-    session: Session, actor: Actor, action: Action, patient: Patient, membership: CareTeamMembership,
-    category: str | None, sheet_id: str | None,
+    actor: Actor, action: Action, facts: _Facts, category: str | None, sheet_id: str | None,
 ) -> Decision:
-    consent = current_consent(session, patient.id)
-    uncovered = consent_coverage(session, consent, membership.organisation_id)
-    is_registrar = patient.created_by == actor.user_id
+    consent = facts.consent
+    uncovered = _coverage(consent, listed=facts.listed)
+    is_registrar = facts.created_by == actor.user_id
     if uncovered is not None:
         if action in REGISTRAR_ACTIONS and is_registrar and uncovered in NO_CONSENT_IN_FORCE:
-            return Decision(True, "registrar_before_consent", membership_id=membership.id,
+            return Decision(True, "registrar_before_consent", membership_id=facts.membership_id,
                             consent_id=consent.id if consent else None)
-        return Decision(False, uncovered, membership_id=membership.id,
+        return Decision(False, uncovered, membership_id=facts.membership_id,
                         consent_id=consent.id if consent else None)
     assert consent is not None
     readable = CATEGORIES - excluded_categories(consent)
-    ids = {"membership_id": membership.id, "consent_id": consent.id}
+    ids = {"membership_id": facts.membership_id, "consent_id": consent.id}
     if action == Action.read_emergency:
         readable = readable & EMERGENCY_SCOPE
         if not readable:
@@ -238,13 +300,13 @@ def can(
     """
     if action in AUDIT_ONLY:
         return Decision(False, "not_a_decision")
-    patient = session.get(Patient, patient_id)
-    if patient is None:
+    facts = _facts(session, actor, patient_id)
+    if facts is None:
         return Decision(False, "no_such_patient")
-    membership = active_membership(session, actor, patient_id)
+    on_team = facts.membership_id is not None
     decision = (
-        _team_decision(session, actor, action, patient, membership, category, sheet_id)
-        if membership is not None else Decision(False, "not_on_team")
+        _team_decision(actor, action, facts, category, sheet_id) if on_team
+        else Decision(False, "not_on_team")
     )
     if decision.allowed:
         return decision
@@ -253,7 +315,7 @@ def can(
         return decision
     via_grant = _grant_decision(grant, action, category)
     # A team member keeps the team's reason for a denial (e.g. consent_withdrawn); the grant only adds.
-    return via_grant if via_grant.allowed or membership is None else decision
+    return via_grant if via_grant.allowed or not on_team else decision
 
 
 def require(

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -38,7 +39,8 @@ GENESIS_MAC = bytes(32)
 # Arbitrary constant naming the audit chain's PostgreSQL advisory lock ("RENKAUDT").
 _PG_LOCK_KEY = 0x52454E4B41554454
 CHECKPOINT_GLOB = "checkpoint-*.json"
-_COLUMNS = tuple(AuditEvent.__table__.columns.keys())
+_audit_t = AuditEvent.__table__  # type: ignore[attr-defined]
+_HEAD = select(_audit_t.c.seq, _audit_t.c.mac).order_by(_audit_t.c.seq.desc()).limit(1)
 
 ALLOW = "allow"
 DENY = "deny"
@@ -197,8 +199,7 @@ def _lock_chain(session: Session) -> None:
 
 def head(session: Session) -> tuple[int, bytes]:
     """The newest row's (seq, mac); (0, genesis) for an empty log."""
-    newest = select(AuditEvent.seq, AuditEvent.mac).order_by(AuditEvent.seq.desc()).limit(1)
-    latest = session.execute(newest).first()
+    latest = session.execute(_HEAD).first()
     return (latest[0], bytes.fromhex(latest[1])) if latest else (0, GENESIS_MAC)
 
 
@@ -214,22 +215,23 @@ def write_pending(session: Session, keyring: Keyring) -> tuple[int, int, bytes] 
     values = []
     for item in queued:
         seq += 1
-        row = AuditEvent(
-            seq=seq, occurred_at=item.occurred_at, request_id=item.request_id,
-            actor_user_id=item.actor_user_id, organisation_id=item.organisation_id,
-            profession=item.profession, role=item.role, action=item.action, event=item.event,
-            patient_id=item.patient_id,
-            target_ids=json.dumps(item.targets, separators=(",", ":")),
-            categories=",".join(sorted(item.categories)) or None,
-            sheet_ids=",".join(sorted(item.sheet_ids)) or None,
-            decision=item.decision, reason=item.reason, consent_id=item.consent_id, grant_id=item.grant_id,
-            client_addr=item.client_addr, mac="",
-        )
-        mac = chain_mac(key, row, mac)
-        row.mac = mac.hex()
-        values.append({column: getattr(row, column) for column in _COLUMNS})
-    # A Core executemany: the rows are never read back in this transaction, the unit of work is overhead.
-    session.execute(insert(AuditEvent), values)
+        row = {
+            "seq": seq, "occurred_at": item.occurred_at, "request_id": item.request_id,
+            "actor_user_id": item.actor_user_id, "organisation_id": item.organisation_id,
+            "profession": item.profession, "role": item.role, "action": item.action, "event": item.event,
+            "patient_id": item.patient_id,
+            "target_ids": json.dumps(item.targets, separators=(",", ":")),
+            "categories": ",".join(sorted(item.categories)) or None,
+            "sheet_ids": ",".join(sorted(item.sheet_ids)) or None,
+            "decision": item.decision, "reason": item.reason, "consent_id": item.consent_id,
+            "grant_id": item.grant_id, "client_addr": item.client_addr, "mac": "",
+        }
+        mac = chain_mac(key, SimpleNamespace(**row), mac)
+        row["mac"] = mac.hex()
+        values.append(row)
+    # A Core executemany on the table: the rows are never read back in this transaction, so neither model
+    # instances nor the ORM's bulk path are needed.
+    session.execute(insert(_audit_t), values)
     return start, seq, mac
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from renkei.auth import service
@@ -30,11 +31,13 @@ ENROLMENT_PATHS = frozenset({
 })
 
 
-def get_settings(request: Request) -> Settings:
+# Async although they only read app state: FastAPI runs a sync dependency in the thread pool, and these are
+# on every request, so each would cost a thread hop for an attribute read.
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_keyring(request: Request) -> Keyring:
+async def get_keyring(request: Request) -> Keyring:
     return request.app.state.keyring
 
 
@@ -52,13 +55,34 @@ def origin_allowed(settings: Settings, origin: str) -> bool:
     return origin in settings.allowed_origins or origin == f"{public.scheme}://{public.netloc}"
 
 
-async def submitted_csrf_token(request: Request) -> str:
-    """The CSRF token a write carries: the `X-CSRF-Token` header, or the `csrf_token` field of a form post.
+def signed_in_actor(
+    request: Request, session: SessionDep, settings: SettingsDep, keyring: KeyringDep,
+) -> Actor:
+    """The actor named by `Authorization: Bearer` or, without that header, by the session cookie."""
+    header = request.headers.get("authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotAuthenticated()
+        return service.actor_from_access_token(session, settings=settings, keyring=keyring,
+                                               token=token.strip())
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        raise NotAuthenticated()
+    return service.actor_from_cookie(session, settings=settings, cookie=cookie)
 
-    Kept apart from `current_actor` because reading a form is async while the actor lookup does blocking
-    database work, which must run in the thread pool and never on the event loop.
+
+async def submitted_csrf_token(
+    request: Request, actor: Annotated[Actor, Depends(signed_in_actor)],
+) -> str:
+    """The CSRF token a cookie-authenticated write carries: the `X-CSRF-Token` header, or the `csrf_token`
+    field of a form post.
+
+    Depends on the resolved actor so that a form body is parsed only for a live cookie session: an anonymous
+    client (or a bearer client, which needs no CSRF token) cannot make the server parse a large multipart
+    body here. Async because reading a form is; the actor lookup stays a sync dependency, in the thread pool.
     """
-    if request.method in SAFE_METHODS:
+    if request.method in SAFE_METHODS or actor.session_kind != "web":
         return ""
     supplied = request.headers.get(CSRF_HEADER, "")
     if not supplied and request.headers.get("content-type", "").startswith(_FORM_TYPES):
@@ -68,25 +92,16 @@ async def submitted_csrf_token(request: Request) -> str:
     return supplied
 
 
-def current_actor(
-    request: Request, session: SessionDep, settings: SettingsDep, keyring: KeyringDep,
+async def current_actor(
+    request: Request, session: SessionDep, settings: SettingsDep,
+    actor: Annotated[Actor, Depends(signed_in_actor)],
     csrf_token: Annotated[str, Depends(submitted_csrf_token)],
 ) -> Actor:
-    """Resolve the actor from `Authorization: Bearer` or the session cookie; cookie writes need CSRF."""
-    header = request.headers.get("authorization", "")
-    if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise NotAuthenticated()
-        actor = service.actor_from_access_token(session, settings=settings, keyring=keyring,
-                                                token=token.strip())
-    else:
-        cookie = request.cookies.get(SESSION_COOKIE)
-        if not cookie:
-            raise NotAuthenticated()
-        actor = service.actor_from_cookie(session, settings=settings, cookie=cookie)
-        if request.method not in SAFE_METHODS:
-            _check_csrf(request, session, actor, settings, csrf_token)
+    """The signed-in actor of this request; cookie writes need the session's CSRF token."""
+    # Async, with the one database read in the thread pool: most requests (bearer, or cookie reads) need no
+    # database work here and so no thread hop.
+    if actor.session_kind == "web" and request.method not in SAFE_METHODS:
+        await run_in_threadpool(_check_csrf, request, session, actor, settings, csrf_token)
     request.state.user_id = actor.user_id
     if actor.needs_totp_enrolment and _app_path(request) not in ENROLMENT_PATHS:
         raise TotpEnrolmentRequired()
@@ -110,7 +125,7 @@ def _check_csrf(request: Request, session: Session, actor: Actor, settings: Sett
 ActorDep = Annotated[Actor, Depends(current_actor)]
 
 
-def require_org_admin(actor: ActorDep) -> Actor:
+async def require_org_admin(actor: ActorDep) -> Actor:
     if not actor.is_org_admin:
         raise Forbidden("Organisation administrators only")
     return actor

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import NoReturn
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from renkei.auth import passwords, tokens, totp
 from renkei.auth.models import AuthSession, LoginThrottle, RefreshToken
@@ -68,8 +69,12 @@ class IssuedTokens:
 
 
 def totp_required(settings: Settings, user: User) -> bool:
-    is_admin = user.role in (Role.org_admin, Role.region_admin)
-    return user.totp_enabled or settings.require_2fa == "all" or is_admin
+    return _needs_totp(settings, user.role, user.totp_enabled)
+
+
+def _needs_totp(settings: Settings, role: str, totp_enabled: bool) -> bool:
+    is_admin = role in (Role.org_admin, Role.region_admin)
+    return totp_enabled or settings.require_2fa == "all" or is_admin
 
 
 # -- throttling ----------------------------------------------------------------------------
@@ -161,6 +166,38 @@ def _clear_account_failures(session: Session, account_key: str, now: datetime) -
         row.failures, row.window_start, row.locked_until = 0, now, None
 
 
+def throttle_key(keyring: Keyring, kind: str, value: str) -> str:
+    """A counter key for `count_use` that does not hold the value (a client address) in clear."""
+    return f"{kind}:" + keyring.blind_index(f"throttle-{kind}", value)[:40]
+
+
+def count_use(session: Session, *, limits: dict[str, int], window: timedelta) -> None:
+    """Count one use of a rate-limited action under each key; 429 once a key has had its limit in the window.
+
+    Every use counts, successful or not (an exact lookup that finds nobody is still one guess). The counters
+    are locked while they are read so that parallel requests cannot all slip under the limit.
+    """
+    now = utcnow()
+    keys = sorted(limits)
+    for key in keys:
+        _ensure_throttle_row(session, key, now)
+    rows = session.scalars(
+        select(LoginThrottle).where(LoginThrottle.key.in_(keys)).order_by(LoginThrottle.key)
+        .with_for_update().execution_options(populate_existing=True)
+    )
+    blocked_until: datetime | None = None
+    for row in rows:
+        if row.window_start + window <= now:
+            row.failures, row.window_start = 0, now
+        if row.failures >= limits[row.key]:
+            window_end = row.window_start + window
+            blocked_until = max(blocked_until or window_end, window_end)
+        row.failures += 1
+    session.flush()
+    if blocked_until is not None:
+        raise TooManyAttempts(headers=_retry_after(blocked_until, now))
+
+
 # -- sign-in -------------------------------------------------------------------------------
 
 
@@ -181,10 +218,9 @@ def authenticate(
         if not otp:
             raise OtpRequired()
         step = totp.accept(_totp_secret(keyring, user), otp, user.totp_last_step)
-        if step is None:
+        if step is None or not _spend_totp_step(session, user, step):
             after_rollback(session, lambda s: _record_failure(s, settings, now, **keys))
             raise InvalidCredentials("The one-time code is incorrect or already used")
-        user.totp_last_step = step
     if new_hash:
         user.password_hash = new_hash
     _clear_account_failures(session, keys["account_key"], now)
@@ -212,11 +248,10 @@ def reauthenticate(
         raise InvalidCredentials("The password is incorrect")
     if user.totp_enabled:
         step = totp.accept(_totp_secret(keyring, user), otp or "", user.totp_last_step)
-        if step is None:
+        if step is None or not _spend_totp_step(session, user, step):
             if otp:
                 after_rollback(session, lambda s: _record_failure(s, settings, now, account_key=account_key))
             raise OtpRequired("A valid one-time code is required")
-        user.totp_last_step = step
     if new_hash:
         user.password_hash = new_hash
     session.flush()
@@ -294,6 +329,11 @@ def _reject_reuse(session: Session, session_id: uuid.UUID) -> NoReturn:
     raise NotAuthenticated("Invalid refresh token")
 
 
+# Sign-ins ended in this transaction: a pre-commit hook (renkei.notify) turns them into events that close
+# their open sockets in every process. A key, not a call, because auth must not depend on notify.
+ENDED_SESSIONS_KEY = "auth.ended_sessions"
+
+
 def revoke_session(session: Session, session_id: uuid.UUID, *, reason: str) -> None:
     session.execute(
         update(AuthSession)
@@ -301,6 +341,7 @@ def revoke_session(session: Session, session_id: uuid.UUID, *, reason: str) -> N
         .values(revoked_at=utcnow(), revoked_reason=reason),
         execution_options={"synchronize_session": "fetch"},
     )
+    session.info.setdefault(ENDED_SESSIONS_KEY, []).append({"session_id": session_id})
 
 
 def revoke_all_sessions(
@@ -312,21 +353,42 @@ def revoke_all_sessions(
         q = q.where(AuthSession.id != keep)
     session.execute(q.values(revoked_at=utcnow(), revoked_reason=reason),
                     execution_options={"synchronize_session": "fetch"})
+    session.info.setdefault(ENDED_SESSIONS_KEY, []).append({"user_id": user_id, "keep": keep})
 
 
 # -- resolving the actor of a request -------------------------------------------------------
 
 
+_auth_t, _user_t = AuthSession.__table__, User.__table__  # type: ignore[attr-defined]
+# Every API request runs this: the sign-in session and its user in one round trip, as plain columns.
+_BEARER_SESSION = (
+    select(_auth_t.c.id, _auth_t.c.kind, _auth_t.c.user_id, _auth_t.c.expires_at, _auth_t.c.revoked_at,
+           _user_t.c.id.label("found_user_id"), _user_t.c.organisation_id, _user_t.c.profession,
+           _user_t.c.role, _user_t.c.name, _user_t.c.active, _user_t.c.totp_enabled)
+    .select_from(_auth_t.outerjoin(_user_t, _user_t.c.id == _auth_t.c.user_id))
+    .where(_auth_t.c.id == bindparam("session_id"))
+)
+
+
 def actor_from_access_token(session: Session, *, settings: Settings, keyring: Keyring, token: str) -> Actor:
+    """The actor of a bearer token; the sign-in session and the account are checked on every request."""
     try:
         claims = tokens.decode_access(keyring.token_key, token, issuer=settings.token_issuer,
                                       audience=settings.token_audience)
     except tokens.InvalidToken as exc:
         raise NotAuthenticated("Invalid or expired token") from exc
-    auth = session.get(AuthSession, claims.session_id)
-    if auth is None or auth.kind != "api" or auth.user_id != claims.user_id:
+    row = session.execute(_BEARER_SESSION, {"session_id": claims.session_id}).first()
+    if row is None or row.kind != "api" or row.user_id != claims.user_id:
         raise NotAuthenticated("Invalid or expired token")
-    return _actor_for(session, settings, auth)
+    if row.revoked_at is not None or row.expires_at <= utcnow():
+        raise NotAuthenticated("Session ended")
+    if row.found_user_id is None or not row.active:
+        raise NotAuthenticated("Session ended")
+    return Actor(
+        user_id=row.user_id, organisation_id=row.organisation_id, profession=row.profession, role=row.role,
+        name=row.name, session_id=row.id, session_kind=row.kind,
+        needs_totp_enrolment=_needs_totp(settings, row.role, row.totp_enabled) and not row.totp_enabled,
+    )
 
 
 def actor_from_cookie(session: Session, *, settings: Settings, cookie: str) -> Actor:
@@ -371,6 +433,22 @@ def end_cookie_session(session: Session, cookie: str) -> None:
 
 
 # -- TOTP enrolment ---------------------------------------------------------------------------
+
+
+def _spend_totp_step(session: Session, user: User, step: int) -> bool:
+    """Record a code's time step as used, once. The check in `totp.accept` read a value that a concurrent
+    sign-in with the same code may be changing; this compare-and-set is decided by the database (on
+    PostgreSQL the second UPDATE waits for the first to commit, then matches no row)."""
+    spent = session.execute(
+        update(User)
+        .where(User.id == user.id, or_(User.totp_last_step.is_(None), User.totp_last_step < step))
+        .values(totp_last_step=step),
+        execution_options={"synchronize_session": False},
+    )
+    if spent.rowcount != 1:
+        return False
+    set_committed_value(user, "totp_last_step", step)
+    return True
 
 
 def _totp_secret(keyring: Keyring, user: User) -> str:

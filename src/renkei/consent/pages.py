@@ -47,9 +47,20 @@ def _page(request: Request, session: SessionDep, keyring: KeyringDep, actor: Act
     return render(request, "consent.html", ctx, status_code=status)
 
 
-def _reject(session: SessionDep, page: Response) -> NoReturn:
-    # The re-rendered page shows the consent history, so its reads stay on record after the rollback.
-    audit.keep_pending_on_failure(session)
+# What the re-rendered form page reads (registration header, team, consent history).
+_PAGE_READS = frozenset({Action.read_registration.value, Action.read_consent.value})
+
+
+def _reject(session: SessionDep, actor: Actor, page: Response) -> NoReturn:
+    """Fail the request with the re-rendered form. The page's reads stay on record after the rollback and
+    so do denials (failed re-authentication), but not the allowed intent of the change that did not
+    happen: a failed withdrawal must not read as "allow consent.withdraw", as in the JSON API."""
+    for row in audit.pending(session):
+        if row.actor_user_id == actor.user_id and row.decision == audit.ALLOW and row.action in _PAGE_READS:
+            # Recording the same decision again merges into the queued row and marks it to survive.
+            audit.record(session, actor=actor, action=row.action, allowed=True, reason=row.reason,
+                         patient_id=row.patient_id, consent_id=row.consent_id, grant_id=row.grant_id,
+                         event=row.event, persist_on_failure=True)
     raise FormRejected(page)
 
 
@@ -88,8 +99,8 @@ def consent_record(
         return _page(request, session, keyring, actor, patient_id, errors=problems_from_errors(exc.errors()),
                      form=form, status=422)
     except (InvalidInput, ReauthenticationFailed) as exc:
-        _reject(session, _page(request, session, keyring, actor, patient_id, errors=exc.fields, form=form,
-                               status=exc.status))
+        _reject(session, actor, _page(request, session, keyring, actor, patient_id, errors=exc.fields,
+                                      form=form, status=exc.status))
     return RedirectResponse(f"/patients/{patient_id}/consents", status_code=303)
 
 
@@ -110,8 +121,8 @@ def consent_withdraw(
         return _page(request, session, keyring, actor, patient_id, errors=problems_from_errors(exc.errors()),
                      status=422)
     except (InvalidInput, ReauthenticationFailed) as exc:
-        _reject(session, _page(request, session, keyring, actor, patient_id, errors=exc.fields,
-                               status=exc.status))
+        _reject(session, actor, _page(request, session, keyring, actor, patient_id, errors=exc.fields,
+                                      status=exc.status))
     # Withdrawal usually ends the withdrawing member's own access: go back to the patient list then.
     still_allowed = access.can(session, actor, Action.read_consent, patient_id).allowed
     target = f"/patients/{patient_id}/consents" if still_allowed else "/patients"

@@ -36,8 +36,11 @@ from renkei.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from renkei.notify import events as notify_events
+from renkei.notify.service import Kind
 from renkei.patients import keys
 from renkei.patients.models import Patient
+from renkei.web import images
 
 DETAILS_AAD = "consent.details_ct"
 WITHDRAWAL_AAD = "consent.withdrawal_ct"
@@ -190,6 +193,8 @@ def record(
         previous.superseded_at, previous.superseded_by = utcnow(), consent.id
     session.flush()
     access.disclosed(decision, [consent.id])
+    notify_events.consent_changed(session, kind=Kind.consent_recorded, patient_id=patient_id,
+                                  consent_id=consent.id, actor=actor)
     return _out(session, keyring, consent)
 
 
@@ -220,6 +225,8 @@ def withdraw(
     consent.withdrawal_ct = keys.seal_json(session, keyring, patient_id, aad=WITHDRAWAL_AAD,
                                            binding=_binding(consent.id), value=data.reason.strip())
     session.flush()
+    notify_events.consent_changed(session, kind=Kind.consent_withdrawn, patient_id=patient_id,
+                                  consent_id=consent.id, actor=actor)
     return _out(session, keyring, consent)
 
 
@@ -250,6 +257,9 @@ def add_document(
     if not data:
         raise InvalidInput(fields=[FieldProblem("/file", "ファイルが空です", "The file is empty")])
     content_type = _sniff(data)
+    if content_type in images.FORMATS:
+        # A phone photo of the signed form carries the GPS position of the patient's home.
+        data = images.strip_metadata(data, content_type)
     doc = ConsentDocument(id=uuid.uuid4(), consent_id=consent_id, patient_id=patient_id,
                           content_type=content_type, size=len(data), data_ct=b"", uploaded_by=actor.user_id)
     doc.data_ct = keys.seal_bytes(session, keyring, patient_id, aad=DOCUMENT_AAD,

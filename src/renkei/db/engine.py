@@ -2,38 +2,131 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+from collections import deque
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import StaticPool
 
+BUSY_TIMEOUT_S = 30
+
 
 def make_engine(url: str, *, echo: bool = False, static: bool = False) -> Engine:
     """Create the engine for a database URL."""
     if url.startswith("sqlite"):
-        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
-        if static or url in ("sqlite://", "sqlite:///:memory:"):
+        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": BUSY_TIMEOUT_S}}
+        static = static or url in ("sqlite://", "sqlite:///:memory:")
+        if static:
             kwargs["poolclass"] = StaticPool
         engine = create_engine(url, echo=echo, **kwargs)
-        _configure_sqlite(engine)
+        # One shared connection (StaticPool) never has two transactions to queue.
+        _configure_sqlite(engine, queue=None if static else WriteQueue())
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+class WriteQueue:
+    """A first-come, first-served lock: the process's SQLite transactions take turns in arrival order.
+
+    Every transaction holds SQLite's write lock from BEGIN IMMEDIATE to its end. Left to SQLite, the threads
+    of one process that wait for it sleep in its busy handler with growing back-off (up to 100 ms a nap) and
+    whoever polls at the right moment wins, so under concurrency a request could wait seconds while the lock
+    sat free. Queued here, a waiter is woken the moment the previous transaction ends. Other processes on
+    the same file still meet SQLite's own lock and busy timeout.
+
+    The holder is the DBAPI connection whose transaction it is, not a thread: a request's transaction may
+    begin and end in different thread-pool threads.
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiters: deque[tuple[threading.Lock, object]] = deque()
+        self._holder: object | None = None
+
+    def acquire(self, holder: object, timeout: float) -> bool:
+        with self._mutex:
+            if self._holder is None:
+                self._holder = holder
+                return True
+            baton = threading.Lock()
+            baton.acquire()
+            waiter = (baton, holder)
+            self._waiters.append(waiter)
+        if baton.acquire(timeout=timeout):
+            return True  # handed over by release()
+        with self._mutex:
+            try:
+                self._waiters.remove(waiter)
+            except ValueError:
+                return True  # handed over while timing out
+            return False
+
+    def release(self, holder: object) -> None:
+        """End `holder`'s turn; a no-op for a connection that does not hold it (a rollback after commit)."""
+        with self._mutex:
+            if self._holder is not holder:
+                return
+            if self._waiters:
+                baton, self._holder = self._waiters.popleft()
+                baton.release()  # ownership passes straight to the next in line
+            else:
+                self._holder = None
+
+
+def _configure_sqlite(engine: Engine, *, queue: WriteQueue | None) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin (see "begin" below).
+        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin (see do_begin below).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
         cur.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
+    dialect = engine.dialect
+    base_commit, base_rollback = dialect.do_commit, dialect.do_rollback
+
+    def release(connection: Any) -> None:
+        if queue is not None:
+            queue.release(connection.driver_connection)
+
+    # The dialect's transaction hooks rather than engine events: "commit" and "rollback" events fire before
+    # the database call, and the queue must move on only once the transaction has really ended.
+    def do_begin(connection: Any) -> None:
         # Every request may append to the audit chain, so take the write lock up front: a deferred
         # transaction that reads and then writes fails with SQLITE_BUSY_SNAPSHOT under WAL.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        driver = connection.driver_connection
+        if queue is not None and not queue.acquire(driver, timeout=BUSY_TIMEOUT_S):
+            raise sqlite3.OperationalError("database is locked")
+        try:
+            driver.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            release(connection)
+            raise
+
+    def do_commit(connection: Any) -> None:
+        try:
+            base_commit(connection)
+        finally:
+            # A failed COMMIT is followed by a rollback, which finds the turn already passed on.
+            release(connection)
+
+    def do_rollback(connection: Any) -> None:
+        try:
+            base_rollback(connection)
+        finally:
+            release(connection)
+
+    dialect.do_begin = do_begin  # type: ignore[method-assign]
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+
+    @event.listens_for(engine, "invalidate")
+    def _on_invalidate(dbapi_conn: Any, _record: Any, _exc: Any) -> None:
+        # A connection dropped mid-transaction: closing it ends its SQLite transaction; free its turn too.
+        if queue is not None:
+            queue.release(dbapi_conn)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime, LargeBinary
 from sqlalchemy.types import TypeDecorator
+
+# Calendar dates (consent validity, team start and end days, ages) are Japanese dates, whatever time zone
+# the server runs in: 00:30 in Tokyo is already tomorrow while UTC still says today.
+JST = ZoneInfo("Asia/Tokyo")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -36,6 +41,11 @@ class Ciphertext(TypeDecorator[bytes]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def today_jst() -> date:
+    """Today's date in Japan."""
+    return datetime.now(JST).date()
 
 
 def new_id() -> uuid.UUID:

@@ -14,9 +14,22 @@ from renkei.auth import service as auth_service
 from renkei.auth.service import Actor
 from renkei.config import Settings
 from renkei.db.types import utcnow
-from renkei.directory.models import Organisation, Role, User
+from renkei.directory.models import Organisation, OrgKind, Profession, Role, User
 from renkei.directory.schemas import OrganisationIn, OrganisationOut, StaffIn, StaffOut, StaffPatch
 from renkei.errors import FieldProblem, Forbidden, InvalidInput, NotFound
+
+# A licensed profession (医師・歯科医師・看護師・薬剤師) is what the access rules trust: it opens sheets to write
+# and, for physicians and nurses, break-the-glass on any patient in the region. An organisation admin
+# vouches for their own staff's licences, so they may assign one only where such a professional works;
+# a region admin, who registers the organisations, may assign it anywhere. Nobody changes their own.
+_MEDICAL = frozenset({OrgKind.hospital, OrgKind.home_care_clinic, OrgKind.clinic, OrgKind.dental_clinic})
+LICENSED_WORKPLACES: dict[str, frozenset[OrgKind]] = {
+    Profession.physician: _MEDICAL,
+    Profession.dentist: _MEDICAL,
+    Profession.nurse: _MEDICAL | {OrgKind.visiting_nurse_station, OrgKind.care_service_provider,
+                                  OrgKind.community_support_centre},
+    Profession.pharmacist: _MEDICAL | {OrgKind.pharmacy},
+}
 
 _EMAIL_TAKEN = FieldProblem("/email", "このメールアドレスは既に登録されています",
                             "This email address is already registered")
@@ -99,6 +112,14 @@ def _check_grantable(actor: Actor, role: Role) -> None:
         raise Forbidden("Only a region administrator can grant the region administrator role")
 
 
+def _check_profession(actor: Actor, org: Organisation, profession: str) -> None:
+    workplaces = LICENSED_WORKPLACES.get(profession)
+    if workplaces is None or actor.is_region_admin or org.kind in workplaces:
+        return
+    raise Forbidden("Only a region administrator can assign this licensed profession in this kind of "
+                    "organisation (この職種はこの種別の事業所では地域管理者のみが設定できます)")
+
+
 def _email_taken(session: Session, email: str, *, except_id: uuid.UUID | None = None) -> bool:
     q = select(func.count()).select_from(User).where(User.email == email)
     if except_id is not None:
@@ -141,8 +162,9 @@ def initial_password_problems(password: str, *, email: str, name: str) -> list[F
 def create_staff(session: Session, *, actor: Actor, org_id: uuid.UUID, data: StaffIn) -> StaffOut:
     """Add a professional to an organisation with an initial password."""
     _manageable_org(actor, org_id)
-    _load_organisation(session, org_id)
+    org = _load_organisation(session, org_id)
     _check_grantable(actor, data.role)
+    _check_profession(actor, org, data.profession.value)
     problems = initial_password_problems(data.password, email=data.email, name=data.name)
     if _email_taken(session, data.email):
         problems.append(_EMAIL_TAKEN)
@@ -176,6 +198,10 @@ def update_staff(session: Session, *, actor: Actor, user_id: uuid.UUID, data: St
         _check_grantable(actor, Role(changes["role"]))
         if user.id == actor.user_id:
             raise Forbidden("You cannot change your own role")
+    if "profession" in changes and changes["profession"] != user.profession:
+        if user.id == actor.user_id:
+            raise Forbidden("You cannot change your own profession")
+        _check_profession(actor, _load_organisation(session, user.organisation_id), changes["profession"])
     if "email" in changes and _email_taken(session, changes["email"], except_id=user.id):
         raise InvalidInput(fields=[_EMAIL_TAKEN])
     changes = {key: value for key, value in changes.items() if getattr(user, key) != value}

@@ -1,11 +1,14 @@
-"""Inbox response models."""
+"""Inbox and websocket-ticket response models."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
-from renkei.web.schemas import ResponseModel
+from pydantic import Field
+
+from renkei.web.schemas import ResponseModel, StrictModel
 
 
 class NotificationOut(ResponseModel):
@@ -16,3 +19,16 @@ class NotificationOut(ResponseModel):
     urgent: bool
     created_at: datetime
     read_at: datetime | None
+
+
+class TicketOut(ResponseModel):
+    ticket: str = Field(description="Single-use; send it as the first websocket message within its lifetime")
+    expires_in: int = Field(description="Seconds until the ticket expires")
+
+
+class SocketAuthIn(StrictModel):
+    """The first websocket message: the ticket, and the last seq the client has seen (if any)."""
+
+    type: Literal["auth"]
+    ticket: str = Field(min_length=16, max_length=128)
+    resume_after: int | None = Field(default=None, ge=0, le=2**63 - 1)

@@ -1,18 +1,180 @@
-"""The inbox: store notifications for users; list and mark them read. Live delivery comes later."""
+"""The event outbox and the inbox: append events in the caller's transaction, store and list notifications.
+
+This module is the store every domain may call (auth and patients included), so it imports no
+clinical domain; who may see an event is decided at delivery (renkei.notify.delivery).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from renkei.db.types import utcnow
 from renkei.errors import NotFound
-from renkei.notify.models import Notification
+from renkei.notify.models import Audience, Notification, OutboxEvent
 from renkei.notify.schemas import NotificationOut
+
+# PostgreSQL channel the hubs LISTEN on; the payload is the event's sequence number only.
+CHANNEL = "renkei"
+# session.info key: the newest seq appended in this transaction (the after-commit hook wakes the hub).
+APPENDED_KEY = "notify.appended"
+# Arbitrary constant naming the outbox's PostgreSQL advisory lock ("RENKOUTB").
+_PG_LOCK_KEY = 0x52454E4B4F555442
+_CODE = re.compile(r"[a-z0-9_.:-]{1,64}")
+_RESERVED = frozenset({"seq", "type", "patient_id", "urgent"})
+MAX_REFS = 8
+
+
+class Kind(StrEnum):
+    entry_created = "entry.created"
+    entry_amended = "entry.amended"
+    entry_entered_in_error = "entry.entered_in_error"
+    entry_acknowledged = "entry.acknowledged"
+    acknowledgement_requested = "acknowledgement.requested"
+    entry_urgent = "entry.urgent"  # inbox only: the live event is the entry's own, flagged urgent
+    summary_changed = "summary.changed"  # emergency information or ACP
+    consent_recorded = "consent.recorded"
+    consent_withdrawn = "consent.withdrawn"
+    team_member_added = "team.member_added"
+    team_member_ended = "team.member_ended"
+    break_glass = "break_glass"
+    draft_conflict = "draft.conflict"
+    sessions_ended = "sessions.ended"  # control
+
+
+# Events after which earlier access decisions about the patient no longer hold.
+ACCESS_CHANGES = frozenset({Kind.consent_recorded, Kind.consent_withdrawn, Kind.team_member_added,
+                            Kind.team_member_ended, Kind.break_glass})
+
+
+@dataclass(frozen=True)
+class Event:
+    """An outbox row as the hubs pass it around (immutable, shared between threads)."""
+
+    seq: int
+    kind: str
+    audience: str
+    patient_id: uuid.UUID | None
+    user_id: uuid.UUID | None
+    category: str | None
+    urgent: bool
+    refs: Mapping[str, Any] = field(default_factory=dict)
+
+    def message(self) -> str:
+        """What a client receives: sequence, type, patient and ids; content is fetched over the API."""
+        body: dict[str, Any] = {"seq": self.seq, "type": self.kind,
+                                "patient_id": str(self.patient_id) if self.patient_id else None}
+        body.update(self.refs)
+        body["urgent"] = self.urgent
+        return json.dumps(body, separators=(",", ":"))
+
+
+def _refs_json(refs: Mapping[str, object] | None) -> str:
+    """Ids and codes only: anything else is a programming error, never silently stored."""
+    refs = refs or {}
+    if len(refs) > MAX_REFS:
+        raise ValueError("too many event references")
+    out: dict[str, str] = {}
+    for key, value in refs.items():
+        if not _CODE.fullmatch(key) or key in _RESERVED:
+            raise ValueError(f"invalid event reference name {key!r}")
+        if isinstance(value, uuid.UUID):
+            out[key] = str(value)
+        elif isinstance(value, str) and _CODE.fullmatch(value):
+            out[key] = value
+        else:
+            raise ValueError(f"event reference {key!r} must be an id or a code")
+    return json.dumps(out, sort_keys=True, separators=(",", ":"))
+
+
+def _lock_outbox(session: Session) -> None:
+    # PostgreSQL hands out numbers before commit, so two transactions could commit out of order and a
+    # reader would skip the lower one for good. Holding a transaction-level advisory lock from the first
+    # append until commit makes appends commit in seq order. SQLite needs nothing: BEGIN IMMEDIATE
+    # already serialises every writing transaction.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+
+
+def append(
+    session: Session, *, kind: str, audience: Audience, patient_id: uuid.UUID | None = None,
+    user_id: uuid.UUID | None = None, category: str | None = None, urgent: bool = False,
+    refs: Mapping[str, object] | None = None,
+) -> int:
+    """Append one event to the outbox in the caller's transaction; returns its seq."""
+    body = _refs_json(refs)
+    _lock_outbox(session)
+    seq = (session.scalar(select(func.max(OutboxEvent.seq))) or 0) + 1
+    session.execute(insert(OutboxEvent).values(
+        seq=seq, kind=str(kind), audience=audience.value, patient_id=patient_id, user_id=user_id,
+        category=category, urgent=urgent, refs=body, created_at=utcnow(),
+    ))
+    if session.get_bind().dialect.name == "postgresql":
+        # NOTIFY is transactional: the other processes hear of the event when, and only if, it commits.
+        session.execute(text("SELECT pg_notify(:channel, :seq)"), {"channel": CHANNEL, "seq": str(seq)})
+    session.info[APPENDED_KEY] = seq
+    return seq
+
+
+def sessions_ended(
+    session: Session, *, session_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None,
+    keep: uuid.UUID | None = None,
+) -> None:
+    """Tell every hub that sign-ins ended (one, or all of a user's but `keep`): close their sockets."""
+    refs: dict[str, object] = {}
+    if session_id is not None:
+        refs["session_id"] = session_id
+    if keep is not None:
+        refs["keep"] = keep
+    append(session, kind=Kind.sessions_ended, audience=Audience.control, user_id=user_id, refs=refs)
+
+
+def team_changed(
+    session: Session, *, kind: Kind, patient_id: uuid.UUID, membership_id: uuid.UUID, member_id: uuid.UUID,
+    actor_id: uuid.UUID,
+) -> None:
+    """A care-team membership began or ended: the team hears it live, the member finds it in the inbox."""
+    refs = {"membership_id": membership_id, "user_id": member_id}
+    append(session, kind=kind, audience=Audience.team, patient_id=patient_id, refs=refs)
+    if member_id != actor_id:
+        notify_users(session, user_ids=[member_id], kind=kind, patient_id=patient_id,
+                     refs={"membership_id": membership_id})
+
+
+# -- reading the outbox (the hubs) --------------------------------------------------------------
+
+
+def _event(row: OutboxEvent) -> Event:
+    return Event(seq=row.seq, kind=row.kind, audience=row.audience, patient_id=row.patient_id,
+                 user_id=row.user_id, category=row.category, urgent=row.urgent, refs=json.loads(row.refs))
+
+
+def head(session: Session) -> int:
+    """The newest committed seq (0 when the outbox is empty)."""
+    return session.scalar(select(func.max(OutboxEvent.seq))) or 0
+
+
+def events_after(session: Session, after: int, limit: int) -> list[Event]:
+    """Committed events with seq > `after`, oldest first."""
+    rows = session.scalars(select(OutboxEvent).where(OutboxEvent.seq > after).order_by(OutboxEvent.seq)
+                           .limit(limit))
+    return [_event(row) for row in rows]
+
+
+def events(session: Session, query: Any) -> list[Event]:
+    """Run a narrowed outbox query (built by the delivery module) and return its events."""
+    return [_event(row) for row in session.scalars(query)]
+
+
+# -- the inbox -----------------------------------------------------------------------------------
 
 
 def notify_users(
@@ -23,7 +185,7 @@ def notify_users(
     body = json.dumps({k: str(v) for k, v in (refs or {}).items()}, sort_keys=True, separators=(",", ":"))
     ids = []
     for user_id in dict.fromkeys(user_ids):
-        row = Notification(user_id=user_id, kind=kind, patient_id=patient_id, refs=body, urgent=urgent)
+        row = Notification(user_id=user_id, kind=str(kind), patient_id=patient_id, refs=body, urgent=urgent)
         session.add(row)
         ids.append(row.id)
     session.flush()

@@ -7,7 +7,7 @@ import secrets
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from renkei.crypto import aead
@@ -24,21 +24,31 @@ def create_data_key(session: Session, keyring: Keyring, patient_id: uuid.UUID) -
     return key_id, data_key
 
 
-def _unwrap(keyring: Keyring, row: PatientKey) -> bytes:
+def _unwrap(keyring: Keyring, row: Any) -> bytes:
     return keyring.unwrap(row.kek_id, row.wrapped, owner=str(row.patient_id), key_id=row.key_id)
 
 
+# Every seal and every page of entries looks a key row up: plain columns, statements built once. The row is
+# read on every call (no cache here) so that a shredded key is gone at once; the keyring caches unwrapping.
+_key_t = PatientKey.__table__  # type: ignore[attr-defined]
+_KEY_COLUMNS = (_key_t.c.key_id, _key_t.c.patient_id, _key_t.c.kek_id, _key_t.c.wrapped)
+_ACTIVE_KEY = select(*_KEY_COLUMNS).where(_key_t.c.patient_id == bindparam("patient_id"),
+                                          _key_t.c.active.is_(True)).limit(1)
+_KEY_BY_ID = select(*_KEY_COLUMNS).where(_key_t.c.key_id == bindparam("key_id"))
+
+
 def active_key(session: Session, keyring: Keyring, patient_id: uuid.UUID) -> tuple[str, bytes]:
-    row = session.scalars(
-        select(PatientKey).where(PatientKey.patient_id == patient_id, PatientKey.active)
-    ).first()
+    if session.autoflush:
+        # As an ORM query would: a key created in this transaction may still be pending in the session.
+        session.flush()
+    row = session.execute(_ACTIVE_KEY, {"patient_id": patient_id}).first()
     if row is None:
         raise aead.DecryptionError("patient has no active data key")
     return row.key_id, _unwrap(keyring, row)
 
 
 def key_by_id(session: Session, keyring: Keyring, patient_id: uuid.UUID, key_id: str) -> bytes:
-    row = session.get(PatientKey, key_id)
+    row = session.execute(_KEY_BY_ID, {"key_id": key_id}).first()
     if row is None or row.patient_id != patient_id:
         # Crypto-shredded, or a ciphertext moved from another patient.
         raise aead.DecryptionError("data key not found for this patient")

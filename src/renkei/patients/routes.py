@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
-from renkei.auth.dependencies import ActorDep, KeyringDep
+from renkei.auth.dependencies import ActorDep, KeyringDep, client_ip
 from renkei.db.session import SessionDep
 from renkei.patients import service
 from renkei.patients.schemas import (
@@ -55,9 +55,10 @@ def update_patient(patient_id: uuid.UUID, body: PatientIdentity, actor: ActorDep
 
 
 @router.post("/patients/lookup", response_model=list[LookupResult], summary="Exact patient lookup")
-def lookup(body: LookupIn, actor: ActorDep, session: SessionDep, keyring: KeyringDep):
-    """Exact match by kana name + birth date, or by insurance number. Never a partial search."""
-    return service.lookup_for(session, keyring=keyring, actor=actor, data=body)
+def lookup(body: LookupIn, request: Request, actor: ActorDep, session: SessionDep, keyring: KeyringDep):
+    """Exact match by kana name + birth date, or by a whole insurance number; physicians, nurses and
+    registering professionals only, throttled. Never a partial search."""
+    return service.lookup_for(session, keyring=keyring, actor=actor, client_ip=client_ip(request), data=body)
 
 
 @router.get("/patients/{patient_id}/team", response_model=list[MembershipOut], summary="Care team")

@@ -8,6 +8,8 @@ from enum import StrEnum
 
 from pydantic import Field, field_validator, model_validator
 
+from renkei.crypto import blind_index
+from renkei.db.types import today_jst
 from renkei.errors import FieldProblem
 from renkei.patients.models import TeamRole
 from renkei.web.schemas import ResponseModel, StrictModel
@@ -53,7 +55,7 @@ class PatientIdentity(StrictModel):
     @field_validator("birth_date")
     @classmethod
     def _birth_not_in_future(cls, v: date) -> date:
-        if v > date.today():
+        if v > today_jst():
             raise ValueError("birth date is in the future")
         if v.year < 1890:
             raise ValueError("birth date is implausibly early")
@@ -85,17 +87,30 @@ class PatientOut(ResponseModel):
     unread_count: int = 0
 
 
+# Shorter than any real care (10 digits) or health insurance number: a fragment, or a sweep's guess.
+MIN_INSURANCE_CHARS = 6
+
+
 class LookupIn(StrictModel):
     name_kana: str | None = Field(default=None, min_length=1, max_length=100)
     birth_date: date | None = None
-    insurance_number: str | None = Field(default=None, min_length=4, max_length=40)
+    insurance_number: str | None = Field(default=None, min_length=1, max_length=40,
+                                         description="介護保険は10桁、医療保険は記号・番号（6文字以上）")
 
     def problems(self) -> list[FieldProblem]:
-        """Either kana name and birth date together, or an insurance number; each problem names its field."""
+        """Kana name and birth date together, or a whole insurance number; each problem names its field."""
         if self.insurance_number is not None:
             extra = [f for f in ("name_kana", "birth_date") if getattr(self, f) is not None]
-            return [FieldProblem(f"/{f}", "保険番号と同時には指定できません",
-                                 "Give either insurance_number, or name_kana and birth_date, not both") for f in extra]
+            problems = [FieldProblem(f"/{f}", "保険番号と同時には指定できません",
+                                     "Give either insurance_number, or name_kana and birth_date, not both")
+                        for f in extra]
+            number = blind_index.normalise_number(self.insurance_number)
+            if len(number) < MIN_INSURANCE_CHARS or not number.isalnum():
+                problems.append(FieldProblem(
+                    "/insurance_number", "保険番号は省略せずに入力してください（介護保険は10桁、医療保険は6文字以上）",
+                    "Give the whole insurance number (care insurance: 10 digits; health insurance: 6 or more "
+                    "letters and digits)"))
+            return problems
         missing = [f for f in ("name_kana", "birth_date") if getattr(self, f) is None]
         if len(missing) == 2:
             return [FieldProblem("/insurance_number", "保険番号、またはカナ氏名と生年月日を指定してください",
@@ -106,12 +121,14 @@ class LookupIn(StrictModel):
 
 
 class LookupResult(ResponseModel):
+    """A match, with only what confirms identity and nothing the searcher did not type (no name, no birth
+    date). Sex and age band are for physicians and nurses, who may break the glass; a registering
+    professional's duplicate check gets the id and whether the patient is on their team."""
+
     id: uuid.UUID
-    name: str
-    name_kana: str
-    birth_date: date
-    sex: str
     on_my_team: bool
+    sex: str | None = None
+    age_band: int | None = Field(default=None, description="Age in whole decades: 80 means 80 to 89")
 
 
 class MembershipIn(StrictModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,17 +12,28 @@ from sqlalchemy.orm import Session
 from renkei.access import service as access
 from renkei.access.service import Action
 from renkei.audit import service as audit
+from renkei.auth import service as auth_service
 from renkei.auth.service import Actor
 from renkei.crypto import blind_index
 from renkei.crypto.keyring import Keyring
-from renkei.db.types import utcnow
-from renkei.directory.models import Organisation, User
-from renkei.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from renkei.db.types import today_jst, utcnow
+from renkei.directory.models import Organisation, Profession, Role, User
+from renkei.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound, TooManyAttempts
 from renkei.patients import keys
-from renkei.patients.models import CareTeamMembership, Patient, PatientIndex
+from renkei.patients.models import CareTeamMembership, Patient, PatientIndex, TeamRole
 from renkei.patients.schemas import LookupIn, MembershipEnd, MembershipIn, PatientCreate, PatientIdentity
 
 IDENTITY_AAD = "patient.identity_ct"
+# An emergency physician or a registering professional looks up a handful of people an hour; sweeping
+# insurance numbers takes thousands of guesses. Counted per account and per client address.
+LOOKUP_WINDOW = timedelta(minutes=15)
+LOOKUP_LIMIT_PER_USER = 20
+LOOKUP_LIMIT_PER_ADDRESS = 100
+# Ending someone else's membership: the team's attending physician or care manager (or the registrar).
+TEAM_LEAD_ROLES = (TeamRole.attending_physician.value, TeamRole.care_manager.value)
+# Care-team changes of this transaction: a pre-commit hook (renkei.notify) turns them into events and inbox
+# rows. A key, not a call, because patients must not depend on notify.
+TEAM_CHANGES_KEY = "patients.team_changes"
 
 
 @dataclass(frozen=True)
@@ -35,7 +46,7 @@ class PatientView:
 
     @property
     def age(self) -> int:
-        return age_on(self.identity.birth_date, date.today())
+        return age_on(self.identity.birth_date, today_jst())
 
 
 def age_on(birth: date, on: date) -> int:
@@ -75,6 +86,9 @@ def _seal_identity(session: Session, keyring: Keyring, patient_id: uuid.UUID, id
 
 def register(session: Session, *, keyring: Keyring, actor: Actor, data: PatientCreate) -> PatientView:
     """Register a patient; the registering professional becomes the first care-team member."""
+    if not may_register(actor):
+        raise Forbidden("Municipal coordinators and region administrators do not register patients "
+                        "(連携コーディネーター・地域管理者は患者を登録できません)")
     identity = PatientIdentity.model_validate(data.model_dump(exclude={"team_role"}))
     patient_id = uuid.uuid4()
     keys.create_data_key(session, keyring, patient_id)
@@ -85,7 +99,7 @@ def register(session: Session, *, keyring: Keyring, actor: Actor, data: PatientC
     session.add_all(_index_rows(keyring, patient_id, identity))
     session.add(CareTeamMembership(
         patient_id=patient_id, user_id=actor.user_id, organisation_id=actor.organisation_id,
-        team_role=data.team_role.value, start_date=date.today(), added_by=actor.user_id,
+        team_role=data.team_role.value, start_date=today_jst(), added_by=actor.user_id,
     ))
     session.flush()
     audit.record(session, actor=actor, action=Action.update_registration.value, allowed=True,
@@ -127,7 +141,7 @@ def list_mine(session: Session, *, keyring: Keyring, actor: Actor) -> list[Patie
         .where(
             CareTeamMembership.user_id == actor.user_id,
             CareTeamMembership.ended_at.is_(None),
-            CareTeamMembership.start_date <= date.today(),
+            CareTeamMembership.start_date <= today_jst(),
             access.patients_clause(actor, Patient.id),
         )
     ).all()
@@ -167,7 +181,7 @@ def _membership_out(session: Session, m: CareTeamMembership) -> dict[str, object
         "id": m.id, "patient_id": m.patient_id, "user_id": m.user_id, "user_name": user.name if user else "",
         "profession": user.profession if user else "", "organisation_id": m.organisation_id,
         "organisation_name": org.name if org else "", "team_role": m.team_role, "start_date": m.start_date,
-        "end_date": m.end_date, "active": m.ended_at is None and m.start_date <= date.today(),
+        "end_date": m.end_date, "active": m.ended_at is None and m.start_date <= today_jst(),
         "added_by": m.added_by, "created_at": m.created_at, "ended_at": m.ended_at, "end_reason": m.end_reason,
     }
 
@@ -182,12 +196,29 @@ def list_team(session: Session, *, actor: Actor, patient_id: uuid.UUID, include_
     return [_membership_out(session, m) for m in rows]
 
 
+def may_join_team(user: User | Actor) -> bool:
+    """Whether a professional may be on a care team. Municipal coordinators work with aggregate figures and
+    region administrators review everyone's access: neither may hold a membership that shows a patient."""
+    return user.profession != Profession.coordinator and user.role != Role.region_admin
+
+
+def may_register(actor: Actor) -> bool:
+    """Registering makes the registrar the first member of the new team, so it takes one who may join."""
+    return may_join_team(actor)
+
+
 def add_member(session: Session, *, actor: Actor, patient_id: uuid.UUID, data: MembershipIn) -> dict:
     """Add a professional to the team (any active team member may)."""
     decision = access.require(session, actor, Action.manage_team, patient_id, event="team.add")
     user = session.get(User, data.user_id)
     if user is None or not user.active:
         raise InvalidInput(fields=[FieldProblem("/user_id", "該当する職員がいません", "No such active professional")])
+    if not may_join_team(user):
+        audit.record(session, actor=actor, action=Action.manage_team.value, allowed=False,
+                     reason="member_not_eligible", patient_id=patient_id, targets=[user.id], event="team.add")
+        raise InvalidInput(fields=[FieldProblem(
+            "/user_id", "連携コーディネーターと地域管理者はケアチームに加えられません",
+            "Municipal coordinators and region administrators cannot join a care team")])
     existing = session.scalars(
         select(CareTeamMembership).where(
             CareTeamMembership.patient_id == patient_id, CareTeamMembership.user_id == user.id,
@@ -196,43 +227,105 @@ def add_member(session: Session, *, actor: Actor, patient_id: uuid.UUID, data: M
     ).first()
     if existing is not None:
         raise Conflict("This professional already has this role on the team")
-    start = data.start_date or date.today()
+    start = data.start_date or today_jst()
     m = CareTeamMembership(patient_id=patient_id, user_id=user.id, organisation_id=user.organisation_id,
                            team_role=data.team_role.value, start_date=start, added_by=actor.user_id)
     session.add(m)
     session.flush()
     access.disclosed(decision, [m.id])
+    session.info.setdefault(TEAM_CHANGES_KEY, []).append(("team.member_added", m.id, actor.user_id))
     return _membership_out(session, m)
 
 
 def end_member(
     session: Session, *, actor: Actor, patient_id: uuid.UUID, membership_id: uuid.UUID, data: MembershipEnd
 ) -> dict:
-    """End a membership now; the row stays as history."""
+    """End a membership now; the row stays as history. Members may end their own; ending someone else's
+    needs the team's attending physician, a care manager on the team, or the registrar."""
     access.require(session, actor, Action.manage_team, patient_id, targets=[membership_id], event="team.end")
     m = session.get(CareTeamMembership, membership_id)
     if m is None or m.patient_id != patient_id:
         raise NotFound()
+    if m.user_id != actor.user_id and not _leads_team(session, actor, patient_id):
+        audit.record(session, actor=actor, action=Action.manage_team.value, allowed=False,
+                     reason="not_team_lead", patient_id=patient_id, targets=[membership_id], event="team.end")
+        raise Forbidden("Only the attending physician, the care manager or the registrar can end another "
+                        "member's membership (他の職員の参加終了は主治医・ケアマネジャー・登録者が行います)")
     if m.ended_at is not None:
         raise Conflict("This membership has already ended")
-    end = data.end_date or date.today()
-    if end < m.start_date or end > date.today():
+    end = data.end_date or today_jst()
+    if end < m.start_date or end > today_jst():
         raise InvalidInput(fields=[FieldProblem("/end_date", "終了日が正しくありません",
                                                 "End date must be between the start date and today")])
     m.end_date, m.ended_at, m.ended_by, m.end_reason = end, utcnow(), actor.user_id, data.reason
     session.flush()
+    session.info.setdefault(TEAM_CHANGES_KEY, []).append(("team.member_ended", m.id, actor.user_id))
     return _membership_out(session, m)
 
 
-def lookup_for(session: Session, *, keyring: Keyring, actor: Actor, data: LookupIn) -> list[dict]:
-    """Lookup result for an actor: just enough to confirm identity before requesting access (audited)."""
-    out = []
-    found = lookup(session, keyring=keyring, data=data)
-    access.record_lookup(session, actor, found)
-    for pid in found:
-        patient = session.get(Patient, pid)
-        assert patient is not None
-        ident = decrypt_identity(session, keyring, patient)
-        out.append({"id": pid, "name": ident.name, "name_kana": ident.name_kana, "birth_date": ident.birth_date,
-                    "sex": ident.sex.value, "on_my_team": access.active_membership(session, actor, pid) is not None})
-    return out
+def _leads_team(session: Session, actor: Actor, patient_id: uuid.UUID) -> bool:
+    patient = session.get(Patient, patient_id)
+    if patient is not None and patient.created_by == actor.user_id:
+        return True
+    return session.scalar(
+        select(CareTeamMembership.id).where(
+            CareTeamMembership.patient_id == patient_id, CareTeamMembership.user_id == actor.user_id,
+            CareTeamMembership.ended_at.is_(None), CareTeamMembership.start_date <= today_jst(),
+            CareTeamMembership.team_role.in_(TEAM_LEAD_ROLES),
+        ).limit(1)
+    ) is not None
+
+
+def lookup_for(
+    session: Session, *, keyring: Keyring, actor: Actor, client_ip: str, data: LookupIn,
+) -> list[dict]:
+    """Exact lookup for break-the-glass or a duplicate check before registering; limited, throttled, audited.
+
+    Physicians and nurses, who may break the glass, get sex and age band to confirm whom they found; anyone
+    else who may register patients gets only the id and whether the patient is on their team.
+
+    A patient who withdrew consent is found only by their own care team: to anyone else the lookup
+    answers as if nobody matched (the withheld match is still on that patient's access log).
+    """
+    confirms = actor.profession in access.BREAK_GLASS_PROFESSIONS
+    if not (confirms or may_register(actor)):
+        audit.record(session, actor=actor, action=Action.lookup.value, allowed=False,
+                     reason="profession_not_allowed")
+        raise Forbidden("Patient lookup is for physicians, nurses and professionals who register patients "
+                        "(患者検索は医師・看護師と患者を登録する職員のみ)")
+    problems = data.problems()
+    if problems:
+        raise InvalidInput(fields=problems)
+    limits = {auth_service.throttle_key(keyring, "lookup-user", str(actor.user_id)): LOOKUP_LIMIT_PER_USER,
+              auth_service.throttle_key(keyring, "lookup-ip", client_ip): LOOKUP_LIMIT_PER_ADDRESS}
+    try:
+        auth_service.count_use(session, limits=limits, window=LOOKUP_WINDOW)
+    except TooManyAttempts:
+        audit.record(session, actor=actor, action=Action.lookup.value, allowed=False,
+                     reason="lookup_throttled")
+        raise
+    shown, withheld = [], []
+    for pid in lookup(session, keyring=keyring, data=data):
+        on_team = access.active_membership(session, actor, pid) is not None
+        consent = access.current_consent(session, pid)
+        withdrawn = consent is not None and consent.withdrawn_at is not None
+        (withheld if withdrawn and not on_team else shown).append((pid, on_team))
+    for pid, _ in withheld:
+        audit.record(session, actor=actor, action=Action.lookup.value, allowed=False,
+                     reason="consent_withdrawn", patient_id=pid)
+    if shown or not withheld:
+        access.record_lookup(session, actor, [pid for pid, _ in shown])
+    return [_lookup_result(session, keyring, pid, on_team, confirms=confirms) for pid, on_team in shown]
+
+
+def _lookup_result(
+    session: Session, keyring: Keyring, patient_id: uuid.UUID, on_team: bool, *, confirms: bool,
+) -> dict[str, object]:
+    if not confirms:
+        return {"id": patient_id, "on_my_team": on_team}
+    patient = session.get(Patient, patient_id)
+    assert patient is not None
+    identity = decrypt_identity(session, keyring, patient)
+    age = age_on(identity.birth_date, today_jst())
+    return {"id": patient_id, "on_my_team": on_team, "sex": identity.sex.value,
+            "age_band": min(age // 10 * 10, 100)}

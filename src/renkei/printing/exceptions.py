@@ -1,8 +1,11 @@
-"""Why a paper intake was refused: each a 422 with a Japanese and an English message, nothing filed."""
+"""Why a paper intake was refused: a 422 with a Japanese and an English message for the upload itself,
+403/429/503 before it is decoded; nothing is filed either way."""
 
 from __future__ import annotations
 
-from renkei.errors import FieldProblem, InvalidInput
+from typing import ClassVar
+
+from renkei.errors import DomainError, FieldProblem, Forbidden, InvalidInput, TooManyAttempts
 
 
 class IntakeRefused(InvalidInput):
@@ -18,6 +21,12 @@ class UnreadableFile(IntakeRefused):
     code = "unreadable_file"
     message_ja = "画像またはPDFとして読み取れません（JPEG・PNG・PDFのみ）"
     message_en = "The file is not a readable JPEG, PNG or PDF"
+
+
+class TooManyPages(IntakeRefused):
+    code = "too_many_pages"
+    message_ja = "ページ数が多すぎます（10ページまで）。用紙は1枚ずつ取り込んでください"
+    message_en = "Too many pages (at most 10); file one form at a time"
 
 
 class QrMissing(IntakeRefused):
@@ -60,3 +69,30 @@ class PatientMismatch(IntakeRefused):
     code = "patient_mismatch"
     message_ja = "選んだ患者と用紙の患者が一致しません"
     message_en = "The chosen patient is not the patient this form was printed for"
+
+
+class IntakeNotAllowed(Forbidden):
+    code = "paper_intake_not_allowed"
+    detail_default = (
+        "You may not file records on any patient, so there is nothing to file this on "
+        "(記録を登録できる患者がいないため取り込めません)"
+    )
+
+
+class IntakeRateLimited(TooManyAttempts):
+    code = "paper_intake_rate_limited"
+    detail_default = "Too many paper forms filed in a short time; try again later (しばらくしてから再度お試しください)"
+
+    def __init__(self, *, retry_after: int) -> None:
+        super().__init__(headers={"Retry-After": str(retry_after)})
+
+
+class IntakeBusy(DomainError):
+    status: ClassVar[int] = 503
+    code: ClassVar[str] = "paper_intake_busy"
+    detail_default: ClassVar[str] = (
+        "Other paper forms are being read right now; try again in a moment (混み合っています。少し待って再度お試しください)"
+    )
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": "5"})

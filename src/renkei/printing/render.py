@@ -15,6 +15,7 @@ from weasyprint import HTML
 from weasyprint.text.fonts import FontConfiguration
 
 from renkei.printing.formatting import format_date, format_datetime
+from renkei.printing.qr import PDFIUM_LOCK
 
 log = logging.getLogger("renkei.printing")
 
@@ -62,20 +63,22 @@ class FormRenderer:
 
 def pdf_page_png(pdf: bytes, page: int = 0, *, dpi: int = 110) -> bytes:
     """One page of a PDF as PNG (previews, tests, and the layout check by eye)."""
-    document = pypdfium2.PdfDocument(pdf)
-    try:
-        image = document[page].render(scale=dpi / 72).to_pil()
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
-        return buffer.getvalue()
-    finally:
-        document.close()
+    with PDFIUM_LOCK:
+        document = pypdfium2.PdfDocument(pdf)
+        try:
+            image = document[page].render(scale=dpi / 72).to_pil().copy()
+        finally:
+            document.close()
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def pdf_text(pdf: bytes) -> list[str]:
     """The text of every page, for tests and for checking what a printout carries."""
-    document = pypdfium2.PdfDocument(pdf)
-    try:
-        return [document[i].get_textpage().get_text_range() for i in range(len(document))]
-    finally:
-        document.close()
+    with PDFIUM_LOCK:
+        document = pypdfium2.PdfDocument(pdf)
+        try:
+            return [document[i].get_textpage().get_text_range() for i in range(len(document))]
+        finally:
+            document.close()

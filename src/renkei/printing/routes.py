@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Query, Response, UploadFile, status
 
 from renkei.auth.dependencies import ActorDep, KeyringDep, SettingsDep
 from renkei.db.session import SessionDep
-from renkei.printing import service
+from renkei.printing import intake, service
 from renkei.printing.dependencies import PrintKitDep
 from renkei.printing.schemas import PaperIntakeOut
 from renkei.printing.service import Output, Printout
@@ -100,5 +100,5 @@ def paper_intake(
 ):
     """Decode the QR, verify it, file the image on that patient's timeline awaiting transcription."""
     content = read_limited(file.file, settings.max_upload_bytes)
-    return service.intake(session, kit=kit, keyring=keyring, settings=settings, actor=actor,
-                          filename=file.filename or "paper", content=content, patient_id=patient_id)
+    return intake.file_upload(session, kit=kit, keyring=keyring, settings=settings, actor=actor,
+                              filename=file.filename or "paper", content=content, patient_id=patient_id)

@@ -10,27 +10,25 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from renkei.access import service as access
 from renkei.access.service import Action, Decision
+from renkei.audit import service as audit
 from renkei.auth.service import Actor
 from renkei.config import Settings
 from renkei.crypto.keyring import Keyring
+from renkei.db.types import today_jst
 from renkei.directory.models import Organisation
 from renkei.errors import Forbidden
 from renkei.patients import service as patient_service
-from renkei.patients.models import CareTeamMembership, Patient
-from renkei.notify import service as notify_service
-from renkei.printing import exceptions, qr, reference
+from renkei.patients.models import Patient
+from renkei.printing import qr, reference
 from renkei.printing.forms import FormBuilder
-from renkei.printing.formatting import SEX_LABELS, age_on, format_date, format_datetime
-from renkei.printing.models import IntakeStatus, PaperIntake, PrintJob, PrintKind
-from renkei.printing.schemas import PaperIntakeOut
+from renkei.printing.formatting import JST, SEX_LABELS, age_on, format_date, format_datetime
+from renkei.printing.models import PrintJob, PrintKind
 from renkei.printing.render import FormRenderer
 from renkei.sheets import service as sheets_service
-from renkei.timeline import attachments as timeline_attachments
 from renkei.timeline import queries as timeline_queries
 from renkei.timeline import service as timeline_service
 from renkei.timeline.schemas import TimelineQuery
@@ -93,6 +91,10 @@ def require_print(
     decision = access.require(session, actor, action, patient_id, category=category, sheet_id=sheet_id,
                               targets=targets or [], event=event)
     if decision.membership_id is None and decision.grant_id is not None and not emergency_card:
+        # The refusal rolls back the allowed row just queued; this denial is kept on record instead.
+        audit.record(session, actor=actor, action=action.value, allowed=False,
+                     reason=BreakGlassPrintRefused.code, patient_id=patient_id, targets=targets or [],
+                     category=category, sheet_id=sheet_id, grant_id=decision.grant_id, event=event)
         raise BreakGlassPrintRefused()
     return decision
 
@@ -100,16 +102,22 @@ def require_print(
 # -- building blocks ----------------------------------------------------------------------------
 
 
-def patient_header(session: Session, keyring: Keyring, patient_id: uuid.UUID, *, on: date | None = None) -> dict:
-    """Name, kana, birth date, age and sex for the header of every page (callers checked access)."""
+def patient_header(
+    session: Session, keyring: Keyring, patient_id: uuid.UUID, *, contact: bool = True,
+    on: date | None = None,
+) -> dict:
+    """Name, kana, birth date, age and sex for the header of every page (callers checked access);
+    address and phone too when `contact` (the printer may read the registration)."""
     patient = session.get(Patient, patient_id)
     assert patient is not None
     identity = patient_service.decrypt_identity(session, keyring, patient)
-    return {
+    header = {
         "name": identity.name, "kana": identity.name_kana, "birth_date": format_date(identity.birth_date),
-        "age": age_on(identity.birth_date, on or date.today()), "sex": SEX_LABELS.get(identity.sex.value, ""),
-        "address": identity.address or "", "phone": identity.phone or "",
+        "age": age_on(identity.birth_date, on or today_jst()), "sex": SEX_LABELS.get(identity.sex.value, ""),
     }
+    if contact:
+        header |= {"address": identity.address or "", "phone": identity.phone or ""}
+    return header
 
 
 def start_job(
@@ -129,7 +137,8 @@ def start_job(
         "qr": qr.svg_data_uri(reference.sign(reference.reference_key(keyring), ref)),
         "print_id": job.id, "print_code": print_code(job.id),
         "printed_by": actor.name, "printed_org": org.name if org else "",
-        "printed_at": format_datetime(job.printed_at), "printed_on": format_date(job.printed_at.date()),
+        "printed_at": format_datetime(job.printed_at),
+        "printed_on": format_date(job.printed_at.astimezone(JST).date()),
         "status_note": None, "variant": "blank",
     }
 
@@ -261,6 +270,8 @@ def print_emergency_card(
     """
     decision = require_print(session, actor, patient_id, Action.print, category="emergency",
                              sheet_id=EMERGENCY_SHEET, event="print.emergency_card", emergency_card=True)
+    # A break-the-glass holder does not see the registration on screen, so not on paper either.
+    contact = access.can(session, actor, Action.read_registration, patient_id).allowed
     registry = kit.builder.registry
     summary = timeline_queries.summary(session, keyring=keyring, settings=settings, actor=actor,
                                        patient_id=patient_id)
@@ -277,85 +288,11 @@ def print_emergency_card(
     access.disclosed(decision, [doc["print_id"]])
     doc["variant"] = "filled"
     context = {
-        "doc": doc, "patient": patient_header(session, keyring, patient_id), "author": None, "card": card,
+        "doc": doc, "patient": patient_header(session, keyring, patient_id, contact=contact), "author": None,
+        "card": card,
         "em": kit.builder.build(registry.latest(EMERGENCY_SHEET), emergency.data if emergency else {}),
         "acp": kit.builder.build(registry.latest("acp"), acp_data) if acp_data else None,
         "summary": summary, "has_emergency": emergency is not None,
         "updated": format_datetime(emergency.posted_at) if emergency and emergency.posted_at else "",
     }
     return render(kit, f"_{form_id}/{version}.html.j2", context, output, name=f"{form_id}-{doc['print_code']}")
-
-
-# -- paper intake --------------------------------------------------------------------------------
-
-PAPER_INTAKE_EVENT = "paper_intake.awaiting_transcription"
-
-
-def read_reference(keyring: Keyring, content: bytes) -> reference.PrintReference:
-    """The one signed print reference on a photo, scan or PDF; a clear 422 for every way that fails."""
-    try:
-        images = qr.pages_of(content)
-    except qr.UnreadableUpload:
-        raise exceptions.UnreadableFile() from None
-    found = qr.scan(images)
-    if not found.texts:
-        raise exceptions.QrUnreadable() if found.damaged else exceptions.QrMissing()
-    key = reference.reference_key(keyring)
-    refs: list[reference.PrintReference] = []
-    for text in found.texts:
-        try:
-            refs.append(reference.verify(key, text))
-        except reference.BadReference:
-            continue
-    if not refs:
-        raise exceptions.QrInvalid()
-    if len({r.print_id for r in refs}) > 1:
-        raise exceptions.QrAmbiguous()
-    return refs[0]
-
-
-def intake(
-    session: Session, *, kit: PrintKit, keyring: Keyring, settings: Settings, actor: Actor, filename: str,
-    content: bytes, patient_id: uuid.UUID | None,
-) -> PaperIntakeOut:
-    """File a photographed or scanned paper form on the patient its QR code names, awaiting transcription.
-
-    Nothing is stored unless every check passes; a patient the uploader may not access answers 404.
-    """
-    ref = read_reference(keyring, content)
-    job = session.get(PrintJob, ref.print_id)
-    # A valid MAC over an unknown print id means a database restored to before the print: not ours to file.
-    if job is None or job.patient_id != ref.patient_id or (job.form_id, job.form_version) != (
-        ref.form_id, ref.form_version
-    ):
-        raise exceptions.QrInvalid()
-    if ref.patient_id is None and patient_id is None:
-        raise exceptions.PatientRequired()
-    if ref.patient_id is not None and patient_id is not None and patient_id != ref.patient_id:
-        raise exceptions.PatientMismatch()
-    target = ref.patient_id or patient_id
-    assert target is not None
-    try:
-        sheet = kit.builder.registry.get(ref.form_id, ref.form_version)
-    except KeyError:
-        raise exceptions.NotFileable() from None
-    attachment = timeline_attachments.upload(
-        session, keyring=keyring, registry=kit.builder.registry, settings=settings, actor=actor, patient_id=target,
-        sheet_id=sheet.id, filename=filename, content=content,
-    )
-    row = PaperIntake(print_job_id=job.id, patient_id=target, form_id=sheet.id, form_version=sheet.version,
-                      attachment_id=attachment.id, status=IntakeStatus.awaiting_transcription.value,
-                      uploaded_by=actor.user_id)
-    session.add(row)
-    session.flush()
-    team = session.scalars(select(CareTeamMembership.user_id).where(
-        CareTeamMembership.patient_id == target, CareTeamMembership.ended_at.is_(None),
-        CareTeamMembership.start_date <= date.today(), CareTeamMembership.user_id != actor.user_id,
-    ))
-    notified = notify_service.notify_users(
-        session, user_ids=list(team), kind=PAPER_INTAKE_EVENT, patient_id=target,
-        refs={"intake_id": row.id, "attachment_id": attachment.id, "sheet": sheet.id},
-    )
-    return PaperIntakeOut(id=row.id, patient_id=target, sheet=sheet.id, sheet_version=sheet.version,
-                          print_id=job.id, attachment_id=attachment.id, status=row.status,
-                          uploaded_at=row.uploaded_at, notified=len(notified))

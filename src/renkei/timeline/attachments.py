@@ -1,17 +1,18 @@
 """Attachments: type sniffed from the bytes, size-limited, photo metadata (EXIF/GPS) stripped, encrypted.
 
+Photos are decoded within the pixel budget of `renkei.web.images` (a large JPEG is stored reduced, any
+other image over the budget is refused with 413) and re-encoded without metadata.
+
 HEIC photos are recognised by their magic bytes and stored as they are: Pillow cannot re-encode HEIF without
 a plug-in, so their metadata is not stripped (reported in the response as `metadata_stripped: false`).
 """
 
 from __future__ import annotations
 
-import io
 import uuid
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy.orm import Session
 
 from renkei.access import service as access
@@ -27,15 +28,13 @@ from renkei.sheets.registry import SheetRegistry
 from renkei.timeline import guard
 from renkei.timeline.models import Attachment
 from renkei.timeline.schemas import AttachmentOut
+from renkei.web import images
 
 CONTENT_AAD = "attachment.content_ct"
 FILENAME_AAD = "attachment.filename_ct"
 CHUNK = 1 << 20
-# A 48-megapixel tablet photo is the largest we expect; anything bigger is a decompression bomb.
-MAX_PIXELS = 64_000_000
 HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/heic": "heic", "application/pdf": "pdf"}
-_PILLOW_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
 
 
 @dataclass(frozen=True)
@@ -73,30 +72,6 @@ def read_limited(stream: BinaryIO, limit: int) -> bytes:
     return bytes(buf)
 
 
-def strip_metadata(content: bytes, content_type: str) -> bytes:
-    """Re-encode a JPEG or PNG without EXIF, GPS, XMP or text chunks; orientation and colour profile kept."""
-    try:
-        with Image.open(io.BytesIO(content)) as img:
-            width, height = img.size
-            if width * height > MAX_PIXELS:
-                raise PayloadTooLarge("The image has too many pixels")
-            img.load()
-            icc = img.info.get("icc_profile")
-            # Orientation lives in EXIF, which is about to go: apply it to the pixels first.
-            upright = ImageOps.exif_transpose(img)
-            upright.info = {}
-            if content_type == "image/jpeg" and upright.mode not in ("RGB", "L", "CMYK"):
-                upright = upright.convert("RGB")
-            out = io.BytesIO()
-            options = {"quality": 95} if content_type == "image/jpeg" else {"optimize": False}
-            if icc:
-                options["icc_profile"] = icc
-            upright.save(out, _PILLOW_FORMATS[content_type], **options)
-            return out.getvalue()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise UnsupportedMediaType("The image could not be read") from exc
-
-
 def upload(
     session: Session, *, keyring: Keyring, registry: SheetRegistry, settings: Settings, actor: Actor,
     patient_id: uuid.UUID, sheet_id: str, filename: str, content: bytes,
@@ -110,9 +85,8 @@ def upload(
     content_type = sniff(content[:16])
     if content_type is None:
         raise UnsupportedMediaType("Only JPEG, PNG, HEIC and PDF files are accepted")
-    stripped = content_type in _PILLOW_FORMATS
-    if stripped:
-        content = strip_metadata(content, content_type)
+    if content_type in images.FORMATS:
+        content = images.strip_metadata(content, content_type)
     attachment = Attachment(id=new_id(), patient_id=patient_id, uploaded_by=actor.user_id,
                             content_type=content_type, size=len(content), filename_ct=b"", content_ct=b"",
                             created_at=utcnow(), sheet_id=sheet.id, category=sheet.category)
@@ -145,4 +119,4 @@ def _out(attachment: Attachment) -> AttachmentOut:
     return AttachmentOut(id=attachment.id, patient_id=attachment.patient_id, sheet=attachment.sheet_id,
                          content_type=attachment.content_type,
                          size=attachment.size, created_at=attachment.created_at,
-                         metadata_stripped=attachment.content_type in _PILLOW_FORMATS)
+                         metadata_stripped=attachment.content_type in images.FORMATS)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from renkei.auth.service import Actor
+from renkei.db.types import today_jst
 from renkei.errors import FieldProblem, InvalidInput
 from renkei.patients.models import CareTeamMembership
 from renkei.sheets import service as sheets
@@ -86,7 +87,7 @@ def _recipient_rows(
     team = session.execute(
         select(CareTeamMembership.user_id, CareTeamMembership.organisation_id).where(
             CareTeamMembership.patient_id == patient_id, CareTeamMembership.ended_at.is_(None),
-            CareTeamMembership.start_date <= date.today(),
+            CareTeamMembership.start_date <= today_jst(),
         )
     ).all()
     team_users, team_orgs = {u for u, _ in team}, {o for _, o in team}

@@ -20,11 +20,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from renkei.access import service as access
 from renkei.access.service import Action
 from renkei.auth.service import Actor
 from renkei.crypto.keyring import Keyring
 from renkei.db.types import utcnow
-from renkei.errors import Conflict, FieldProblem, InvalidInput
+from renkei.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from renkei.patients import keys
 from renkei.timeline import guard
 from renkei.timeline.exceptions import IdempotencyKeyReused
@@ -61,6 +62,7 @@ def run(
     """Produce the response once per key; later requests with the same key and body get it again."""
     if key is None:
         return Outcome(status_code, produce().model_dump(mode="json"), False)
+    _decide_first(session, actor, patient_id)
     claimed = _claim(session, keyring=keyring, actor=actor, key=key, request_fingerprint=request_fingerprint,
                      patient_id=patient_id)
     if isinstance(claimed, Outcome):
@@ -81,6 +83,17 @@ def purge_expired(session: Session) -> int:
         session.delete(row)
     session.flush()
     return len(rows)
+
+
+def _decide_first(session: Session, actor: Actor, patient_id: uuid.UUID) -> None:
+    """Refuse (404, audited) an actor who cannot reach this patient's records at all, before the key is
+    validated or stored: otherwise a malformed key (422) or the stored key's foreign key (409) would
+    answer differently for a patient that exists than for one that does not."""
+    if access.can(session, actor, Action.read_clinical, patient_id):
+        return
+    # Anyone who may write may read, so this refuses too; it records the denial and raises 404.
+    guard.require(session, actor, Action.write_clinical, patient_id, category=None)
+    raise NotFound()
 
 
 def _claim(

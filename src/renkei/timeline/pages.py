@@ -1,88 +1,180 @@
-"""Pages: a patient's timeline with the summary card, and one entry with its fields labelled."""
+"""Pages: my patients, a patient's page (status card + timeline), one entry, and the addressed sheets."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from renkei.access import service as access
 from renkei.access.service import Action
 from renkei.auth.dependencies import ActorDep, KeyringDep, SettingsDep
+from renkei.auth.service import Actor
+from renkei.config import Settings
+from renkei.crypto.keyring import Keyring
 from renkei.db.session import SessionDep
+from renkei.db.types import today_jst
+from renkei.directory.models import Profession
+from renkei.errors import InvalidInput
 from renkei.patients import service as patient_service
 from renkei.sheets.dependencies import SheetsDep
 from renkei.sheets.registry import SheetRegistry
 from renkei.sheets.service import JST
+from renkei.timeline import addressed as addressed_lists
 from renkei.timeline import queries, service
 from renkei.timeline.schemas import EntryOut, TimelineQuery
 from renkei.web.pages import page_context
+from renkei.web.schema_form import FormNode, build_form, describe
 from renkei.web.templating import render
+from renkei.web.validation import problems_from_errors
 
 router = APIRouter(include_in_schema=False)
+
+# Kind marks of the timeline: a one-character symbol and a colour class per sheet (see app.css).
+SHEET_MARKS = {
+    "admission-info": "入", "discharge-info": "退", "emergency-info": "急", "acp": "意",
+    "physician-visit": "診", "care-note": "療", "message": "連",
+}
+
+
+def jst(moment: datetime | None) -> str:
+    return moment.astimezone(JST).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def titles(sheets: SheetRegistry) -> dict[str, tuple[str, str]]:
+    return {s.id: (s.title, s.title_en) for s in sheets.all()}
+
+
+def fetcher(sheets: SheetRegistry):  # noqa: ANN201 - a schema_form.Fetch
+    """Look schema documents up by `$id` (sheets and shared definitions such as _common/1.json)."""
+    def fetch(uri: str) -> dict[str, Any]:
+        *_, name, file = urlsplit(uri).path.split("/")
+        version = int(file.removesuffix(".json"))
+        return sheets.shared(name, version) if name.startswith("_") else sheets.get(name, version).schema
+    return fetch
+
+
+def form_nodes(sheets: SheetRegistry, sheet_id: str, version: int) -> list[FormNode]:
+    return build_form(sheets.get(sheet_id, version).schema, fetcher(sheets))
+
+
+def view_helpers(sheets: SheetRegistry) -> dict[str, Any]:
+    return {"titles": titles(sheets), "marks": SHEET_MARKS, "jst": jst}
+
+
+# -- my patients -----------------------------------------------------------------------------
+
+
+@router.get("/patients")
+def patients_page(request: Request, actor: ActorDep, session: SessionDep, keyring: KeyringDep,
+                  settings: SettingsDep, q: Annotated[str, Query(max_length=100)] = "") -> Response:
+    """My patients with unread counts, urgent and unacknowledged flags; `q` filters by name or kana."""
+    patients = patient_service.list_mine(session, keyring=keyring, actor=actor)
+    flags = addressed_lists.patient_flags(session, settings=settings, actor=actor)
+    needle = q.strip()
+    if needle:
+        patients = [p for p in patients if needle in p.identity.name or needle in p.identity.name_kana]
+    empty = addressed_lists.PatientFlags()
+    # Patients with something to act on come first; within each group the kana order of the list stays.
+    patients.sort(key=lambda p: (-(flags.get(p.id, empty).urgent_unread > 0),
+                                 -(flags.get(p.id, empty).overdue > 0),
+                                 -(flags.get(p.id, empty).awaiting_my_ack > 0)))
+    # Where a name leads: the timeline, or the registration page while no consent lets the team share.
+    readable = {p.id for p in patients if access.can(session, actor, Action.read_clinical, p.id).allowed}
+    return render(request, "patients.html", page_context(
+        request, session, actor, patients=patients, flags=flags, empty_flags=empty, q=q, readable=readable))
+
+
+# -- a patient's page ------------------------------------------------------------------------
+
+
+def _timeline_query(request: Request, cursor: str | None, unread: bool) -> tuple[TimelineQuery, dict[str, Any]]:
+    params = request.query_params
+    raw = {"cursor": cursor, "unread": unread, "kind": params.getlist("kind"),
+           "profession": params.getlist("profession"),
+           "since": params.get("since") or None, "until": params.get("until") or None}
+    try:
+        query = TimelineQuery.model_validate({k: v for k, v in raw.items() if v not in (None, [])})
+    except ValidationError as exc:
+        raise InvalidInput(fields=problems_from_errors(exc.errors())) from exc
+    return query, raw
+
+
+def _patient_page(request: Request, session: Session, keyring: Keyring, settings: Settings,
+                  sheets: SheetRegistry, actor: Actor, patient_id: uuid.UUID, *, cursor: str | None,
+                  unread: bool) -> Response:
+    query, raw = _timeline_query(request, cursor, unread)
+    registration = access.can(session, actor, Action.read_registration, patient_id).allowed
+    patient = (patient_service.get(session, keyring=keyring, actor=actor, patient_id=patient_id)
+               if registration else None)
+    # Without clinical access (no consent in force, a break-the-glass grant only) these raise 404 or show
+    # the emergency scope alone; the identity header is shown only to readers of the registration.
+    page = queries.timeline(session, keyring=keyring, settings=settings, actor=actor,
+                            patient_id=patient_id, query=query)
+    summary = queries.summary(session, keyring=keyring, settings=settings, actor=actor, patient_id=patient_id)
+    filtered = bool(query.kind or query.profession or query.since or query.until or query.unread)
+    writable = any(
+        access.can(session, actor, Action.write_clinical, patient_id, category=s.category, sheet_id=s.id)
+        for s in sheets.all())
+    return render(request, "timeline.html", page_context(
+        request, session, actor, patient=patient, patient_id=patient_id, page=page, summary=summary,
+        filters=raw, filtered=filtered, unread=query.unread, writable=writable,
+        sheet_list=[s for s in sheets.all() if s.version == sheets.latest(s.id).version],
+        professions=[p.value for p in Profession], tab="timeline", **view_helpers(sheets),
+    ))
 
 
 @router.get("/patients/{patient_id}/timeline")
 def timeline_page(patient_id: uuid.UUID, request: Request, actor: ActorDep, session: SessionDep,
                   keyring: KeyringDep, settings: SettingsDep, sheets: SheetsDep,
-                  cursor: str | None = Query(default=None, max_length=200), unread: bool = False) -> Response:
-    """The summary card and one page of the timeline; also the emergency view of a break-the-glass holder."""
-    # A break-the-glass grant covers the emergency scope only, not the registration: no identity header then.
-    patient = (patient_service.get(session, keyring=keyring, actor=actor, patient_id=patient_id)
-               if access.can(session, actor, Action.read_registration, patient_id) else None)
-    page = queries.timeline(session, keyring=keyring, settings=settings, actor=actor,
-                            patient_id=patient_id, query=TimelineQuery(cursor=cursor, unread=unread))
-    summary = queries.summary(session, keyring=keyring, settings=settings, actor=actor,
-                              patient_id=patient_id)
-    return render(request, "timeline.html", page_context(
-        request, session, actor, patient=patient, patient_id=patient_id, page=page, summary=summary,
-        unread=unread, titles=_titles(sheets), jst=_jst,
-    ))
+                  cursor: Annotated[str | None, Query(max_length=200)] = None, unread: bool = False) -> Response:
+    """The patient page: status card, then the filtered timeline; a break-the-glass holder's emergency view."""
+    return _patient_page(request, session, keyring, settings, sheets, actor, patient_id, cursor=cursor,
+                         unread=unread)
+
+
+# -- one entry -------------------------------------------------------------------------------
+
+
+def _can_acknowledge(actor: Actor, entry: EntryOut) -> bool:
+    return entry.is_current and entry.status == "final" and any(
+        r.acknowledged_at is None and (r.user_id == actor.user_id or (
+            r.user_id is None and r.organisation_id == actor.organisation_id))
+        for r in entry.recipients)
 
 
 @router.get("/entries/{entry_id}")
 def entry_page(entry_id: uuid.UUID, request: Request, actor: ActorDep, session: SessionDep,
                keyring: KeyringDep, settings: SettingsDep, sheets: SheetsDep) -> Response:
-    """One entry, every filled field with its Japanese (or English) label; opening it marks it read."""
-    entry, _ = service.get_entry(session, keyring=keyring, settings=settings, actor=actor, entry_id=entry_id)
+    """One entry with every filled field labelled, its versions, receipts and what I may do with it."""
+    entry, etag = service.get_entry(session, keyring=keyring, settings=settings, actor=actor, entry_id=entry_id)
+    versions = service.history(session, keyring=keyring, settings=settings, actor=actor, entry_id=entry_id)
+    mine = entry.author.user_id == actor.user_id
     return render(request, "entry.html", page_context(
-        request, session, actor, entry=entry, titles=_titles(sheets), fields=_fields(sheets, entry), jst=_jst,
+        request, session, actor, entry=entry, etag=etag, versions=versions,
+        rows=describe(form_nodes(sheets, entry.sheet, entry.sheet_version), entry.data),
+        can_acknowledge=_can_acknowledge(actor, entry),
+        can_amend=mine and entry.is_current and entry.status == "final",
+        can_mark_error=mine and entry.is_current and entry.status in ("final", "draft"),
+        today=today_jst(), **view_helpers(sheets),
     ))
 
 
-def _jst(moment: datetime | None) -> str:
-    return moment.astimezone(JST).strftime("%Y-%m-%d %H:%M") if moment else ""
+# -- addressed sheets ------------------------------------------------------------------------
 
 
-def _titles(sheets: SheetRegistry) -> dict[str, tuple[str, str]]:
-    return {s.id: (s.title, s.title_en) for s in sheets.all()}
-
-
-def _fields(sheets: SheetRegistry, entry: EntryOut) -> list[dict[str, Any]]:
-    """Flatten the data to (depth, ja label, en label, value) rows in the schema's order of entry."""
-    rows: list[dict[str, Any]] = []
-
-    def walk(node: Any, pointer: str, depth: int) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                add(value, f"{pointer}/{key}", depth)
-        elif isinstance(node, list) and node and all(isinstance(v, dict) for v in node):
-            for i, value in enumerate(node):
-                add(value, f"{pointer}/{i}", depth)
-
-    def add(value: Any, pointer: str, depth: int) -> None:
-        try:
-            ja, en = sheets.field_label(entry.sheet, entry.sheet_version, pointer)
-        except KeyError:
-            ja = en = pointer.rsplit("/", 1)[-1]
-        nested = isinstance(value, dict) or (isinstance(value, list) and value and isinstance(value[0], dict))
-        shown = "" if nested else "、".join(map(str, value)) if isinstance(value, list) else value
-        rows.append({"depth": depth, "ja": ja, "en": en, "value": shown})
-        if nested:
-            walk(value, pointer, depth + 1)
-
-    walk(entry.data, "", 0)
-    return rows
+@router.get("/addressed")
+def addressed_page(request: Request, actor: ActorDep, session: SessionDep, keyring: KeyringDep,
+                   settings: SettingsDep, sheets: SheetsDep,
+                   show: Annotated[str, Query(max_length=10)] = "received") -> Response:
+    """Sheets sent to me or my office (with the acknowledge button), and the ones I sent, overdue marked."""
+    lists = addressed_lists.addressed(session, keyring=keyring, settings=settings, actor=actor)
+    show = "sent" if show == "sent" else "received"
+    return render(request, "addressed.html", page_context(
+        request, session, actor, lists=lists, show=show, **view_helpers(sheets)))

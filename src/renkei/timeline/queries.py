@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from renkei.access import service as access
@@ -17,6 +17,7 @@ from renkei.access.service import Action
 from renkei.auth.service import Actor
 from renkei.config import Settings
 from renkei.crypto.keyring import Keyring
+from renkei.db.types import today_jst
 from renkei.directory.models import Organisation, User
 from renkei.errors import FieldProblem, InvalidInput
 from renkei.patients.models import CareTeamMembership, Patient, TeamRole
@@ -33,6 +34,8 @@ from renkei.timeline.schemas import (
     TimelineQuery,
 )
 
+_entry_t, _read_t = TimelineEntry.__table__, EntryRead.__table__  # type: ignore[attr-defined]
+
 
 def timeline(
     session: Session, *, keyring: Keyring, settings: Settings, actor: Actor, patient_id: uuid.UUID,
@@ -40,28 +43,30 @@ def timeline(
 ) -> TimelinePage:
     """Posted entries, newest first, one page at a time; narrowed in SQL to what the actor may read."""
     decision = guard.require(session, actor, Action.read_clinical, patient_id, category=None)
-    q = _feed(patient_id).where(access.category_clause(decision, TimelineEntry.category))
+    t = _entry_t
+    # Table columns, not ORM attributes: the page is read as plain rows (no identity map, no instances).
+    q = select(t, *views.feed_flags(actor.user_id)).where(
+        t.c.patient_id == patient_id, t.c.is_head.is_(True), t.c.posted_at.is_not(None),
+        access.category_clause(decision, t.c.category))
     if query.kind:
-        q = q.where(TimelineEntry.sheet_id.in_(query.kind))
+        q = q.where(t.c.sheet_id.in_(query.kind))
     if query.profession:
-        q = q.where(TimelineEntry.author_profession.in_(query.profession))
+        q = q.where(t.c.author_profession.in_(query.profession))
     if query.since:
-        q = q.where(TimelineEntry.posted_at >= _jst_midnight(query.since))
+        q = q.where(t.c.posted_at >= _jst_midnight(query.since))
     if query.until:
-        q = q.where(TimelineEntry.posted_at < _jst_midnight(query.until + timedelta(days=1)))
+        q = q.where(t.c.posted_at < _jst_midnight(query.until + timedelta(days=1)))
     if query.unread:
-        q = q.where(TimelineEntry.status == EntryStatus.final, TimelineEntry.author_id != actor.user_id,
-                    ~_read_by(actor))
+        read = exists(select(_read_t.c.entry_id).where(_read_t.c.entry_id == t.c.id,
+                                                        _read_t.c.user_id == actor.user_id))
+        q = q.where(t.c.status == EntryStatus.final, t.c.author_id != actor.user_id, ~read)
     if query.cursor:
         posted_at, entry_id = decode_cursor(query.cursor)
-        q = q.where(or_(TimelineEntry.posted_at < posted_at,
-                        and_(TimelineEntry.posted_at == posted_at, TimelineEntry.id < entry_id)))
-    rows = list(session.scalars(
-        q.order_by(TimelineEntry.posted_at.desc(), TimelineEntry.id.desc()).limit(query.limit + 1)
-    ))
+        q = q.where(or_(t.c.posted_at < posted_at, and_(t.c.posted_at == posted_at, t.c.id < entry_id)))
+    rows = session.execute(q.order_by(t.c.posted_at.desc(), t.c.id.desc()).limit(query.limit + 1)).all()
     page, more = rows[: query.limit], len(rows) > query.limit
     access.disclosed(decision, [e.id for e in page])
-    items = views.build(session, keyring=keyring, settings=settings, actor=actor, entries=page)
+    items = views.build(session, keyring=keyring, settings=settings, actor=actor, entries=page, flagged=True)
     last = page[-1] if more else None
     cursor = encode_cursor(last.posted_at, last.id) if last is not None and last.posted_at else None
     return TimelinePage(items=items, next_cursor=cursor)
@@ -169,13 +174,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _feed(patient_id: uuid.UUID) -> Select[Any]:
-    return select(TimelineEntry).where(
-        TimelineEntry.patient_id == patient_id, TimelineEntry.is_head.is_(True),
-        TimelineEntry.posted_at.is_not(None),
-    )
-
-
 def _read_by(actor: Actor) -> Any:
     return exists(select(EntryRead.entry_id).where(
         EntryRead.entry_id == TimelineEntry.id, EntryRead.user_id == actor.user_id))
@@ -225,7 +223,7 @@ def _attending_members(session: Session, patient_id: uuid.UUID) -> list[str]:
         .join(CareTeamMembership, CareTeamMembership.user_id == User.id)
         .join(Organisation, Organisation.id == CareTeamMembership.organisation_id)
         .where(CareTeamMembership.patient_id == patient_id, CareTeamMembership.ended_at.is_(None),
-               CareTeamMembership.start_date <= date.today(),
+               CareTeamMembership.start_date <= today_jst(),
                CareTeamMembership.team_role == TeamRole.attending_physician)
     ).all()
     return [f"{name}（{org}）" for name, org in rows]

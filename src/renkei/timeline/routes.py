@@ -44,8 +44,11 @@ def _entry_response(outcome: idempotency.Outcome) -> JSONResponse:
 def get_timeline(patient_id: uuid.UUID, query: Annotated[TimelineQuery, Query()], actor: ActorDep,
                  session: SessionDep, keyring: KeyringDep, settings: SettingsDep):
     """Posted entries newest first, cursor-paged; by sheet kind, author profession, JST dates, unread."""
-    return queries.timeline(session, keyring=keyring, settings=settings, actor=actor, patient_id=patient_id,
+    page = queries.timeline(session, keyring=keyring, settings=settings, actor=actor, patient_id=patient_id,
                             query=query)
+    # Serialised here from the page model, validated when it was built: returned as-is, FastAPI would validate
+    # it again against response_model, in one more thread-pool hop, on the busiest read.
+    return Response(page.model_dump_json(), media_type="application/json")
 
 
 @router.post("/patients/{patient_id}/entries", response_model=EntryOut, status_code=status.HTTP_201_CREATED,

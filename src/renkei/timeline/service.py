@@ -20,12 +20,14 @@ from sqlalchemy.orm import Session
 
 from renkei.access import service as access
 from renkei.access.service import Action
+from renkei.audit import service as audit
 from renkei.auth.service import Actor
 from renkei.config import Settings
 from renkei.crypto.keyring import Keyring
 from renkei.db.session import after_commit
 from renkei.db.types import new_id, utcnow
 from renkei.errors import NotFound
+from renkei.notify import entries as notify_entries
 from renkei.sheets import service as sheets
 from renkei.sheets.registry import SheetDef, SheetRegistry
 from renkei.timeline import content, guard, views
@@ -53,10 +55,8 @@ class EntryEvent(StrEnum):
 
 
 def entry_event(session: Session, kind: EntryEvent, entry: TimelineEntry, actor: Actor) -> None:
-    """The one place where a timeline change becomes an event; the outbox (issue 5) appends here.
-
-    Until then the event is logged after commit, ids and codes only.
-    """
+    """The one place where a timeline change becomes an event: an outbox row, and a log line after commit."""
+    notify_entries.entry_event(session, kind=kind.value, entry=entry, actor=actor)
     record = {"event": kind.value, "entry_id": str(entry.id), "record_id": str(entry.record_id),
               "patient_id": str(entry.patient_id), "sheet": entry.sheet_id, "priority": entry.priority,
               "actor_id": str(actor.user_id)}
@@ -101,7 +101,11 @@ def update_draft(
                   sheet_id=entry.sheet_id, targets=[entry.id])
     if entry.status != EntryStatus.draft:
         raise EntryImmutable()
-    _check_if_match(entry, if_match, required=True)
+    try:
+        _check_if_match(entry, if_match, required=True)
+    except StaleVersion:
+        notify_entries.draft_conflict(session, entry=entry, actor=actor)
+        raise
     sheet = sheets.resolve(registry, entry.sheet_id, entry.sheet_version)
     recipients = content.check(session, registry, sheet, actor, entry.patient_id, body.data, body.recipients)
     now = utcnow()
@@ -183,9 +187,9 @@ def get_entry(
 ) -> tuple[EntryOut, str]:
     """One entry with who has read it; opening it counts as reading it. Returns the view and its ETag."""
     entry = _load(session, actor, entry_id)
-    guard.require(session, actor, Action.read_clinical, entry.patient_id, category=entry.category,
-                  sheet_id=entry.sheet_id, targets=[entry.id])
-    if entry.posted_at is not None:
+    decision = guard.require(session, actor, Action.read_clinical, entry.patient_id, category=entry.category,
+                             sheet_id=entry.sheet_id, targets=[entry.id])
+    if entry.posted_at is not None and not decision.read_only:
         record_reads(session, actor.user_id, [entry.id])
     view = views.build(session, keyring=keyring, settings=settings, actor=actor, entries=[entry], detail=True)
     return view[0], views.etag(entry)
@@ -206,20 +210,24 @@ def history(
 
 
 def mark_read(session: Session, *, actor: Actor, entry_id: uuid.UUID) -> None:
-    """既読 for one entry."""
+    """既読 for one entry. Read receipts are the care team's: a break-the-glass reader leaves none."""
     entry = _load(session, actor, entry_id)
-    guard.require(session, actor, Action.read_clinical, entry.patient_id, category=entry.category,
-                  sheet_id=entry.sheet_id, targets=[entry.id])
+    decision = guard.require(session, actor, Action.read_clinical, entry.patient_id, category=entry.category,
+                             sheet_id=entry.sheet_id, targets=[entry.id])
     if entry.posted_at is None:
         raise DraftNotPosted()
-    record_reads(session, actor.user_id, [entry.id])
+    if not decision.read_only:
+        record_reads(session, actor.user_id, [entry.id])
 
 
 def mark_read_many(
     session: Session, *, actor: Actor, patient_id: uuid.UUID, entry_ids: Sequence[uuid.UUID]
 ) -> int:
-    """既読 for several posted entries of one patient (a timeline page); returns how many were marked."""
+    """既読 for several posted entries of one patient (a timeline page); returns how many were marked
+    (none for a break-the-glass reader, whose access is read-only)."""
     decision = guard.require(session, actor, Action.read_clinical, patient_id, category=None)
+    if decision.read_only:
+        return 0
     ids = list(session.scalars(
         select(TimelineEntry.id).where(
             TimelineEntry.patient_id == patient_id, TimelineEntry.id.in_(entry_ids),
@@ -245,12 +253,18 @@ def record_reads(session: Session, user_id: uuid.UUID, entry_ids: Sequence[uuid.
 def acknowledge(
     session: Session, *, keyring: Keyring, settings: Settings, actor: Actor, entry_id: uuid.UUID,
 ) -> EntryOut:
-    """受領確認 of an entry addressed to me or to my organisation."""
+    """受領確認 of an entry addressed to me or to my organisation, by a member of the care team."""
     entry = _load(session, actor, entry_id, for_update=True)
-    guard.require(session, actor, Action.read_clinical, entry.patient_id, category=entry.category,
-                  sheet_id=entry.sheet_id, targets=[entry.id])
+    decision = guard.require(session, actor, Action.read_clinical, entry.patient_id, category=entry.category,
+                             sheet_id=entry.sheet_id, targets=[entry.id])
     if entry.posted_at is None:
         raise DraftNotPosted()
+    if decision.read_only:
+        # Acknowledging answers for the addressed organisation; an emergency reader outside the team may not.
+        audit.record(session, actor=actor, action=Action.write_clinical.value, allowed=False,
+                     reason="outside_break_glass_scope", patient_id=entry.patient_id, targets=[entry.id],
+                     grant_id=decision.grant_id, event=EntryEvent.acknowledged.value)
+        raise NotARecipient("Emergency access is read-only: only the care team acknowledges receipt")
     mine = [
         r for r in session.scalars(select(EntryRecipient).where(EntryRecipient.entry_id == entry.id))
         if r.user_id == actor.user_id or (r.user_id is None and r.organisation_id == actor.organisation_id)

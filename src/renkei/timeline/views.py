@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, bindparam, exists, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
 from renkei.auth.service import Actor
@@ -27,6 +28,30 @@ PAYLOAD_AAD = "timeline_entry.payload_ct"
 AMENDMENT_AAD = "timeline_entry.amendment_reason_ct"
 ERROR_AAD = "timeline_entry.error_reason_ct"
 
+# Built once: a page runs these for every read, and an expanding IN keeps one cached compilation per query.
+_recipient_t, _read_t = EntryRecipient.__table__, EntryRead.__table__  # type: ignore[attr-defined]
+_user_t, _org_t = User.__table__, Organisation.__table__  # type: ignore[attr-defined]
+_RECIPIENTS = select(_recipient_t).where(_recipient_t.c.entry_id.in_(bindparam("ids", expanding=True)))
+_READ_BY_ME = select(_read_t.c.entry_id).where(_read_t.c.user_id == bindparam("user_id"),
+                                               _read_t.c.entry_id.in_(bindparam("ids", expanding=True)))
+_RECEIPTS = (select(_read_t).where(_read_t.c.entry_id.in_(bindparam("ids", expanding=True)))
+             .order_by(_read_t.c.read_at))
+# Staff and organisation names (directory data, not PHI) in one round trip.
+_NAMES = union_all(
+    select(literal_column("'user'"), _user_t.c.id, _user_t.c.name)
+    .where(_user_t.c.id.in_(bindparam("user_ids", expanding=True))),
+    select(literal_column("'org'"), _org_t.c.id, _org_t.c.name)
+    .where(_org_t.c.id.in_(bindparam("org_ids", expanding=True))),
+)
+_entry_t = TimelineEntry.__table__  # type: ignore[attr-defined]
+_CURRENT_ACP = (
+    select(_entry_t.c.record_id)
+    .where(_entry_t.c.patient_id == bindparam("patient_id"), _entry_t.c.sheet_id == "acp",
+           _entry_t.c.is_head.is_(True), _entry_t.c.status == EntryStatus.final.value)
+    .order_by(_entry_t.c.record_posted_at.desc(), _entry_t.c.record_id.desc())
+    .limit(1)
+)
+
 
 def seal(session: Session, keyring: Keyring, entry: TimelineEntry, aad: str, value: Any) -> bytes:
     """Encrypt a value of this entry row with the patient's data key, bound to the row."""
@@ -40,7 +65,7 @@ class Unsealer:
         self.session, self.keyring = session, keyring
         self._keys: dict[tuple[uuid.UUID, str], bytes] = {}
 
-    def __call__(self, entry: TimelineEntry, aad: str, blob: bytes | None) -> Any:
+    def __call__(self, entry: Any, aad: str, blob: bytes | None) -> Any:
         if blob is None:
             return None
         key_id = aead.key_id_of(blob)
@@ -64,41 +89,55 @@ def etag(entry: TimelineEntry) -> str:
 
 def current_acp_record(session: Session, patient_id: uuid.UUID) -> uuid.UUID | None:
     """The one current ACP: the most recently recorded posted ACP record that is not entered in error."""
-    return session.scalars(
-        select(TimelineEntry.record_id)
-        .where(TimelineEntry.patient_id == patient_id, TimelineEntry.sheet_id == "acp",
-               TimelineEntry.is_head.is_(True), TimelineEntry.status == EntryStatus.final)
-        .order_by(TimelineEntry.record_posted_at.desc(), TimelineEntry.record_id.desc())
-        .limit(1)
-    ).first()
+    return session.scalars(_CURRENT_ACP, {"patient_id": patient_id}).first()
+
+
+def feed_flags(user_id: uuid.UUID) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """Columns a feed query adds so that `build` needs no per-page lookups by id for them: whether the
+    user has read each entry (`read_by_me`) and whether it has addressees (`has_recipients`)."""
+    read = exists(select(_read_t.c.entry_id).where(_read_t.c.entry_id == _entry_t.c.id,
+                                                    _read_t.c.user_id == user_id))
+    addressed = exists(select(_recipient_t.c.id).where(_recipient_t.c.entry_id == _entry_t.c.id))
+    return read.label("read_by_me"), addressed.label("has_recipients")
 
 
 def build(
-    session: Session, *, keyring: Keyring, settings: Settings, actor: Actor, entries: list[TimelineEntry],
-    detail: bool = False,
+    session: Session, *, keyring: Keyring, settings: Settings, actor: Actor, entries: Sequence[Any],
+    detail: bool = False, flagged: bool = False,
 ) -> list[EntryOut]:
-    """API models for entry rows the caller has already been allowed to read."""
+    """API models for entry rows the caller has already been allowed to read.
+
+    `entries` are `TimelineEntry` objects or Core rows of its table (the feed reads rows: no ORM identity
+    map for 50 read-only rows); `flagged` rows also carry the `feed_flags` columns. The lookups below are
+    Core queries, which do not autoflush, so pending changes are flushed first as an ORM query would.
+    """
     if not entries:
         return []
+    if session.autoflush:
+        session.flush()
     ids = [e.id for e in entries]
-    recipients: dict[uuid.UUID, list[EntryRecipient]] = defaultdict(list)
-    for r in session.scalars(select(EntryRecipient).where(EntryRecipient.entry_id.in_(ids))):
-        recipients[r.entry_id].append(r)
-    read = set(session.scalars(
-        select(EntryRead.entry_id).where(EntryRead.user_id == actor.user_id, EntryRead.entry_id.in_(ids))
-    ))
-    reads: dict[uuid.UUID, list[EntryRead]] = defaultdict(list)
+    addressed = [e.id for e in entries if e.has_recipients] if flagged else ids
+    recipients: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    if addressed:
+        for r in session.execute(_RECIPIENTS, {"ids": addressed}):
+            recipients[r.entry_id].append(r)
+    if flagged:
+        read = {e.id for e in entries if e.read_by_me}
+    else:
+        read = set(session.scalars(_READ_BY_ME, {"user_id": actor.user_id, "ids": ids}))
+    reads: dict[uuid.UUID, list[Any]] = defaultdict(list)
     if detail:
-        receipts = select(EntryRead).where(EntryRead.entry_id.in_(ids)).order_by(EntryRead.read_at)
-        for row in session.scalars(receipts):
+        for row in session.execute(_RECEIPTS, {"ids": ids}):
             reads[row.entry_id].append(row)
     user_ids = {e.author_id for e in entries} | {e.error_by for e in entries if e.error_by}
     user_ids |= {u for rs in recipients.values() for r in rs for u in (r.user_id, r.acknowledged_by) if u}
     user_ids |= {row.user_id for rows in reads.values() for row in rows}
     org_ids = {e.author_organisation_id for e in entries}
     org_ids |= {r.organisation_id for rs in recipients.values() for r in rs if r.organisation_id}
-    users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(user_ids)))} if user_ids else {}
-    orgs = {o.id: o for o in session.scalars(select(Organisation).where(Organisation.id.in_(org_ids)))}
+    users: dict[uuid.UUID, str] = {}
+    orgs: dict[uuid.UUID, str] = {}
+    for kind, id_, name in session.execute(_NAMES, {"user_ids": list(user_ids), "org_ids": list(org_ids)}):
+        (users if kind == "user" else orgs)[id_] = name
     acp_current = {
         pid: current_acp_record(session, pid)
         for pid in {e.patient_id for e in entries if e.sheet_id == "acp"}
@@ -114,23 +153,21 @@ def build(
 
 @dataclass(frozen=True)
 class _Context:
-    users: dict[uuid.UUID, User]
-    orgs: dict[uuid.UUID, Organisation]
+    users: dict[uuid.UUID, str]
+    orgs: dict[uuid.UUID, str]
     overdue_before: datetime
     unseal: Unsealer
 
     def user_name(self, user_id: uuid.UUID | None) -> str | None:
-        user = self.users.get(user_id) if user_id else None
-        return user.name if user else None
+        return self.users.get(user_id) if user_id else None
 
     def org_name(self, org_id: uuid.UUID | None) -> str | None:
-        org = self.orgs.get(org_id) if org_id else None
-        return org.name if org else None
+        return self.orgs.get(org_id) if org_id else None
 
 
 def _one(
-    e: TimelineEntry, ctx: _Context, recipients: list[EntryRecipient], read_by_me: bool,
-    current_acp: uuid.UUID | None, reads: list[EntryRead] | None,
+    e: Any, ctx: _Context, recipients: list[Any], read_by_me: bool,
+    current_acp: uuid.UUID | None, reads: list[Any] | None,
 ) -> EntryOut:
     data = ctx.unseal(e, PAYLOAD_AAD, e.payload_ct)
     live = e.is_head and e.status == EntryStatus.final

@@ -16,7 +16,9 @@ access_log = logging.getLogger("renkei.access")
 _SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
+    # Not "no-referrer": under it browsers send `Origin: null` with same-origin form posts, which the CSRF
+    # origin check must refuse. "same-origin" still sends nothing to any other site.
+    (b"referrer-policy", b"same-origin"),
     (b"permissions-policy", b"geolocation=(), microphone=()"),
     (
         b"content-security-policy",
