@@ -26,6 +26,7 @@ from renkei.auth.service import Actor
 from renkei.config import Settings
 from renkei.consent.models import CATEGORIES, Consent, ConsentOrganisation, ConsentScope
 from renkei.crypto.keyring import Keyring
+from renkei.db.session import cached
 from renkei.db.types import today_jst, utcnow
 from renkei.directory.models import Profession
 from renkei.errors import NotAuthenticated, NotFound, OtpRequired, TooManyAttempts
@@ -237,8 +238,16 @@ class _Facts:
     listed: bool
 
 
+_FACT_TABLES = frozenset({_p.name, _m.name, _c.name, _co.name})
+
+
 def _facts(session: Session, actor: Actor, patient_id: uuid.UUID) -> _Facts | None:
-    row = session.execute(_FACTS, {"patient_id": patient_id, "user_id": actor.user_id, "on": today()}).first()
+    # Read once per transaction (a request often decides twice, e.g. an idempotent post), and again as soon
+    # as the transaction changes the patient, its team or its consent, or rolls back.
+    on = today()
+    row = cached(session, "access.facts", (actor.user_id, patient_id, on), tables=_FACT_TABLES,
+                 load=lambda: session.execute(
+                     _FACTS, {"patient_id": patient_id, "user_id": actor.user_id, "on": on}).first())
     if row is None:
         return None
     consent = None if row.consent_id is None else _ConsentFacts(

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from renkei.crypto import aead
 from renkei.crypto.keyring import Keyring
+from renkei.db.session import cached
 from renkei.patients.models import PatientKey
 
 
@@ -28,9 +29,10 @@ def _unwrap(keyring: Keyring, row: Any) -> bytes:
     return keyring.unwrap(row.kek_id, row.wrapped, owner=str(row.patient_id), key_id=row.key_id)
 
 
-# Every seal and every page of entries looks a key row up: plain columns, statements built once. The row is
-# read on every call (no cache here) so that a shredded key is gone at once; the keyring caches unwrapping.
+# Every seal and every page of entries looks a key row up: plain columns, statements built once, and each row
+# read once per transaction unless the transaction itself writes key rows (creating or shredding a key).
 _key_t = PatientKey.__table__  # type: ignore[attr-defined]
+_KEY_TABLES = frozenset({_key_t.name})
 _KEY_COLUMNS = (_key_t.c.key_id, _key_t.c.patient_id, _key_t.c.kek_id, _key_t.c.wrapped)
 _ACTIVE_KEY = select(*_KEY_COLUMNS).where(_key_t.c.patient_id == bindparam("patient_id"),
                                           _key_t.c.active.is_(True)).limit(1)
@@ -41,14 +43,16 @@ def active_key(session: Session, keyring: Keyring, patient_id: uuid.UUID) -> tup
     if session.autoflush:
         # As an ORM query would: a key created in this transaction may still be pending in the session.
         session.flush()
-    row = session.execute(_ACTIVE_KEY, {"patient_id": patient_id}).first()
+    row = cached(session, "patients.keys", ("active", patient_id), tables=_KEY_TABLES,
+                 load=lambda: session.execute(_ACTIVE_KEY, {"patient_id": patient_id}).first())
     if row is None:
         raise aead.DecryptionError("patient has no active data key")
     return row.key_id, _unwrap(keyring, row)
 
 
 def key_by_id(session: Session, keyring: Keyring, patient_id: uuid.UUID, key_id: str) -> bytes:
-    row = session.execute(_KEY_BY_ID, {"key_id": key_id}).first()
+    row = cached(session, "patients.keys", ("id", key_id), tables=_KEY_TABLES,
+                 load=lambda: session.execute(_KEY_BY_ID, {"key_id": key_id}).first())
     if row is None or row.patient_id != patient_id:
         # Crypto-shredded, or a ciphertext moved from another patient.
         raise aead.DecryptionError("data key not found for this patient")

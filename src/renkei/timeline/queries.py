@@ -45,7 +45,7 @@ def timeline(
     decision = guard.require(session, actor, Action.read_clinical, patient_id, category=None)
     t = _entry_t
     # Table columns, not ORM attributes: the page is read as plain rows (no identity map, no instances).
-    q = select(t, *views.feed_flags(actor.user_id)).where(
+    q = select(t, *views.feed_flags()).where(
         t.c.patient_id == patient_id, t.c.is_head.is_(True), t.c.posted_at.is_not(None),
         access.category_clause(decision, t.c.category))
     if query.kind:
@@ -63,7 +63,8 @@ def timeline(
     if query.cursor:
         posted_at, entry_id = decode_cursor(query.cursor)
         q = q.where(or_(t.c.posted_at < posted_at, and_(t.c.posted_at == posted_at, t.c.id < entry_id)))
-    rows = session.execute(q.order_by(t.c.posted_at.desc(), t.c.id.desc()).limit(query.limit + 1)).all()
+    rows = session.execute(q.order_by(t.c.posted_at.desc(), t.c.id.desc()).limit(query.limit + 1),
+                           {views.READER_PARAM: actor.user_id}).all()
     page, more = rows[: query.limit], len(rows) > query.limit
     access.disclosed(decision, [e.id for e in page])
     items = views.build(session, keyring=keyring, settings=settings, actor=actor, entries=page, flagged=True)

@@ -28,8 +28,10 @@ PAYLOAD_AAD = "timeline_entry.payload_ct"
 AMENDMENT_AAD = "timeline_entry.amendment_reason_ct"
 ERROR_AAD = "timeline_entry.error_reason_ct"
 
-# Built once: a page runs these for every read, and an expanding IN keeps one cached compilation per query.
-_recipient_t, _read_t = EntryRecipient.__table__, EntryRead.__table__  # type: ignore[attr-defined]
+# Statements built once: every page read runs them. Plain table columns (no ORM entities), and expanding IN
+# parameters so that one compiled form serves every page.
+_entry_t, _recipient_t = TimelineEntry.__table__, EntryRecipient.__table__  # type: ignore[attr-defined]
+_read_t = EntryRead.__table__  # type: ignore[attr-defined]
 _user_t, _org_t = User.__table__, Organisation.__table__  # type: ignore[attr-defined]
 _RECIPIENTS = select(_recipient_t).where(_recipient_t.c.entry_id.in_(bindparam("ids", expanding=True)))
 _READ_BY_ME = select(_read_t.c.entry_id).where(_read_t.c.user_id == bindparam("user_id"),
@@ -43,7 +45,11 @@ _NAMES = union_all(
     select(literal_column("'org'"), _org_t.c.id, _org_t.c.name)
     .where(_org_t.c.id.in_(bindparam("org_ids", expanding=True))),
 )
-_entry_t = TimelineEntry.__table__  # type: ignore[attr-defined]
+READER_PARAM = "feed_reader_id"
+_READ_FLAG = exists(select(_read_t.c.entry_id).where(
+    _read_t.c.entry_id == _entry_t.c.id, _read_t.c.user_id == bindparam(READER_PARAM))).label("read_by_me")
+_ADDRESSED_FLAG = exists(select(_recipient_t.c.id).where(
+    _recipient_t.c.entry_id == _entry_t.c.id)).label("has_recipients")
 _CURRENT_ACP = (
     select(_entry_t.c.record_id)
     .where(_entry_t.c.patient_id == bindparam("patient_id"), _entry_t.c.sheet_id == "acp",
@@ -92,13 +98,10 @@ def current_acp_record(session: Session, patient_id: uuid.UUID) -> uuid.UUID | N
     return session.scalars(_CURRENT_ACP, {"patient_id": patient_id}).first()
 
 
-def feed_flags(user_id: uuid.UUID) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+def feed_flags() -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     """Columns a feed query adds so that `build` needs no per-page lookups by id for them: whether the
-    user has read each entry (`read_by_me`) and whether it has addressees (`has_recipients`)."""
-    read = exists(select(_read_t.c.entry_id).where(_read_t.c.entry_id == _entry_t.c.id,
-                                                    _read_t.c.user_id == user_id))
-    addressed = exists(select(_recipient_t.c.id).where(_recipient_t.c.entry_id == _entry_t.c.id))
-    return read.label("read_by_me"), addressed.label("has_recipients")
+    reader (bound as `READER_PARAM` when the query runs) has read each entry, whether it has addressees."""
+    return _READ_FLAG, _ADDRESSED_FLAG
 
 
 def build(
