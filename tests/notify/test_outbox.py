@@ -95,6 +95,15 @@ def test_an_urgent_entry_reaches_every_readers_inbox_and_addressees_are_asked_to
     assert [n.kind for n in _inbox(ctx.db, ctx.world.physician)] == ["entry.acknowledged"]
 
 
+def test_an_urgent_entry_marked_entered_in_error_is_announced_to_those_told_of_it(ctx):
+    entry = _post(ctx, ctx.world.physician, priority="urgent").json()
+    r = ctx.client.post(f"/api/v1/entries/{entry['id']}/entered-in-error",
+                        headers=ctx.headers(ctx.world.physician), json={"reason": "別の患者の記録"})
+    assert r.status_code == 200, r.text
+    assert sorted(n.kind for n in _inbox(ctx.db, ctx.world.nurse)) == ["entry.entered_in_error", "entry.urgent"]
+    assert all("別の患者" not in n.refs for n in _inbox(ctx.db, ctx.world.nurse))
+
+
 def test_an_acp_entry_changes_the_summary_and_tells_the_team_inbox(ctx):
     start = notify.head(ctx.db)
     r = ctx.client.post(f"/api/v1/patients/{ctx.patient_id}/entries",

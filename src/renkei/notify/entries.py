@@ -70,7 +70,10 @@ def entry_event(session: Session, *, kind: str, entry: TimelineEntry, actor: Act
                          patient_id=entry.patient_id, refs=refs, urgent=urgent)
     if urgent or summary:
         others = [uid for uid in readers if uid not in asked]
-        kind_told = Kind.entry_urgent if urgent else Kind.summary_changed
+        if event == Kind.entry_entered_in_error:
+            kind_told = event  # those told of it must learn it was withdrawn
+        else:
+            kind_told = Kind.entry_urgent if urgent else Kind.summary_changed
         service.notify_users(session, user_ids=others, kind=kind_told, patient_id=entry.patient_id, refs=refs,
                              urgent=urgent)
 

@@ -16,7 +16,6 @@ from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.websockets import WebSocket
 
@@ -130,6 +129,7 @@ class Hub:
         self._by_user: dict[uuid.UUID, list[Connection]] = {}
         self._decisions = delivery.Decisions(settings.notify_decision_ttl_seconds)
         self.running = False
+        self._positioned = False
         # The dispatcher has read the outbox up to `fetched_seq` and handed out everything up to
         # `delivered_seq`; a replaying socket goes live only once its cursor has reached `fetched_seq`.
         self.fetched_seq = 0
@@ -145,13 +145,6 @@ class Hub:
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="renkei-hub")
         self._reader, self._owns_reader = _read_engine(self._engine)
         self._read = make_sessionmaker(self._reader)
-        try:
-            self.fetched_seq = self.delivered_seq = await self.read(service.head)
-        except DBAPIError:
-            # An unmigrated database must still let the app start and /readyz answer 503; the outbox is empty
-            # until `renkei migrate` runs, so starting from zero loses nothing.
-            log.warning("outbox not readable (database not migrated?); live events start from the beginning")
-            self.fetched_seq = self.delivered_seq = 0
         self.running = True
         self._tasks = [asyncio.create_task(self._dispatch_forever(), name="renkei-hub-dispatch"),
                        asyncio.create_task(self._heartbeat_forever(), name="renkei-hub-heartbeat")]
@@ -161,7 +154,6 @@ class Hub:
                 listener.listen(url, channel=service.CHANNEL, on_wake=self.wake,
                                 check_every=self.settings.ws_heartbeat_seconds),
                 name="renkei-hub-listener"))
-        log.info("event hub started at seq %s", self.fetched_seq)
 
     async def stop(self) -> None:
         if not self.running:
@@ -261,8 +253,32 @@ class Hub:
 
     # -- the dispatcher ----------------------------------------------------------------------
 
+    @property
+    def ready(self) -> bool:
+        """Started and positioned on the outbox: sockets are accepted."""
+        return self.running and self._positioned
+
+    async def _position(self) -> None:
+        """Start from the outbox's head. The app starts even while its database is unreachable or not yet
+        migrated (readiness reports that); the hub waits for it and refuses sockets meanwhile."""
+        delay = 0.5
+        while True:
+            try:
+                self.fetched_seq = self.delivered_seq = await self.read(service.head)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("event hub waits for the database (%s)", type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            self._positioned = True
+            log.info("event hub started at seq %s", self.fetched_seq)
+            return
+
     async def _dispatch_forever(self) -> None:
         assert self._wakeup is not None
+        await self._position()
         while True:
             try:
                 await asyncio.wait_for(self._wakeup.wait(), self.settings.notify_poll_seconds)

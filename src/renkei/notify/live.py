@@ -78,7 +78,7 @@ async def serve(websocket: WebSocket, hub: Hub) -> None:
         await websocket.close(code=1008)
         return
     await websocket.accept()
-    if not hub.running or hub.full():
+    if not hub.ready or hub.full():
         await _close(websocket, CLOSE_TRY_AGAIN, "try_again")
         return
     try:
