@@ -330,7 +330,8 @@ def test_sign_in_page_and_an_idle_tablet_signs_itself_out_leaving_nothing_in_sto
     page.clock.fast_forward("29:00")
     expect(page.locator("#idle-lock")).to_be_visible()
     page.clock.fast_forward("01:00")
-    page.wait_for_url(re.compile(r"/login"))
+    expect(page).to_have_url(re.compile(r"/login"))
+    expect(page.locator("#patient-list")).to_have_count(0)
     stored = page.evaluate("() => [localStorage.length, Object.keys(sessionStorage)]")
     assert stored[0] == 0 and set(stored[1]) <= {"renkei.seq"}
     page.goto("/patients")

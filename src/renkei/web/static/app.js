@@ -381,10 +381,27 @@
     }, 250);
   }
 
+  // Back to the sign-in page when the server says the session ended; not while this page is already signing
+  // out, whose own navigation (the logout form) must not be aborted by a second one.
+  function sessionEnded() {
+    live.stopped = true;
+    if (!R.leaving) { location.assign("/login"); }
+  }
+
+  // Signing out closes the socket first: the server's 4401 for this very logout is then no surprise.
+  R.leave = function () {
+    R.leaving = true;
+    live.stopped = true;
+    clearTimeout(live.timer);
+    if (live.socket) { try { live.socket.close(1000); } catch (e) { /* already closing */ } }
+  };
+  var logoutForm = document.getElementById("logout-form");
+  if (logoutForm) { logoutForm.addEventListener("submit", R.leave); }
+
   function connect() {
     if (live.stopped || !R.csrf) { return; }
     R.api("POST", "/api/v1/ws-ticket").then(function (res) {
-      if (res.status === 401) { live.stopped = true; location.assign("/login"); return; }
+      if (res.status === 401) { sessionEnded(); return; }
       if (res.status === 404 || res.status === 405) { live.stopped = true; return; }
       if (!res.ok || !res.body.ticket) { scheduleReconnect(); return; }
       var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
@@ -408,7 +425,7 @@
         body.dataset.live = "closed";
         live.socket = null;
         // 4401/4403: the session ended (sign-out elsewhere, account disabled): back to sign-in.
-        if (ev.code === 4401 || ev.code === 4403) { live.stopped = true; location.assign("/login"); return; }
+        if (ev.code === 4401 || ev.code === 4403) { sessionEnded(); return; }
         scheduleReconnect();
       });
     }, function () { scheduleReconnect(); });
@@ -557,8 +574,9 @@
       if (signingOut) { return; }
       signingOut = true;
       body.classList.add("locked");
-      var form = document.getElementById("logout-form");
-      if (form) { form.submit(); } else { location.assign("/login"); }
+      R.leave();
+      // form.submit() fires no submit event: R.leave above does what the listener would.
+      if (logoutForm) { logoutForm.submit(); } else { location.assign("/login"); }
     };
     var activity = function () {
       if (warned) { return; }
