@@ -172,7 +172,9 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_uvicorn_configured_like_renkei_serve_logs_no_path_or_query_string(captured, app, monkeypatch, tmp_path):
+def test_uvicorn_configured_like_renkei_serve_logs_no_path_or_query_string(
+    captured, app, monkeypatch, tmp_path,
+):
     options = _serve_options(monkeypatch, tmp_path)
     canary = make_canary(31)
     port = _free_port()
@@ -196,7 +198,8 @@ def test_uvicorn_configured_like_renkei_serve_logs_no_path_or_query_string(captu
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.05)
         assert server.started, "uvicorn did not start"
-        query = urllib.parse.urlencode({"name": canary.name, "insurance_number": canary.care_insurance_number})
+        query = urllib.parse.urlencode({"name": canary.name,
+                                        "insurance_number": canary.care_insurance_number})
         path = f"/api/v1/patients/lookup-{canary.health_insurance_number}?{query}"
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         connection.request("GET", path, headers={"Host": "testserver"})
@@ -213,7 +216,7 @@ def test_uvicorn_configured_like_renkei_serve_logs_no_path_or_query_string(captu
             logger.propagate, logger.disabled = propagate, disabled
     assert access_lines == []
     uvicorn_records = [r for r in captured.records if r.name.startswith("uvicorn")]
-    assert any(r.name == "uvicorn.error" for r in uvicorn_records), "positive control: uvicorn's log is captured"
+    assert any(r.name == "uvicorn.error" for r in uvicorn_records), "positive control: uvicorn is captured"
     logged = _everything_logged(uvicorn_records)
     assert b"lookup-" not in logged and b"insurance_number" not in logged
     for value in canary.secrets.values():

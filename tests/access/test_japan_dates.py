@@ -54,7 +54,9 @@ def test_today_is_the_tokyo_date_whatever_the_servers_time_zone(half_past_midnig
     assert access.today() == TOKYO_DAY
 
 
-def test_a_consent_dated_today_in_tokyo_is_accepted_and_in_force(half_past_midnight_in_tokyo, db, keyring, world):
+def test_a_consent_dated_today_in_tokyo_is_accepted_and_in_force(
+    half_past_midnight_in_tokyo, db, keyring, world,
+):
     consent_id = grant_consent(db, keyring, world.patient_id, world.physician, obtained_on=TOKYO_DAY)
     decision = access.can(db, actor_of(world.nurse), Action.read_clinical, world.patient_id)
     assert decision and decision.consent_id == consent_id

@@ -7,8 +7,8 @@ from renkei.auth import service as auth_service
 from renkei.auth.dependencies import SESSION_COOKIE
 from tests.factories import auth_headers
 
-# A multipart body the server cannot parse: the boundary is missing from the content type. Parsing it is a 400,
-# so any answer but 400 shows the body was never parsed.
+# A multipart body the server cannot parse: the boundary is missing from the content type. Parsing it is a
+# 400, so any answer but 400 shows the body was never parsed.
 UNPARSEABLE = {"content-type": "multipart/form-data"}
 BODY = b'--x\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\nt\r\n--x--\r\n'
 

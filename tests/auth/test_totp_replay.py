@@ -51,8 +51,8 @@ def test_reauthentication_refuses_a_code_another_request_spent_after_this_one_re
     step, code = _current_code()
     _spent_elsewhere(db, user, step)
     with pytest.raises(OtpRequired):
-        auth_service.reauthenticate(db, settings=settings, keyring=keyring, user_id=user.id, password=PASSWORD,
-                                    otp=code)
+        auth_service.reauthenticate(db, settings=settings, keyring=keyring, user_id=user.id,
+                                    password=PASSWORD, otp=code)
 
 
 @pytest.mark.skipif(BACKEND != "postgres", reason="row locks between real concurrent transactions")
@@ -80,8 +80,8 @@ def test_two_concurrent_sign_ins_with_one_code_let_only_one_in(engine, settings,
 
     try:
         with sessions() as first:
-            auth_service.authenticate(first, settings=settings, keyring=keyring, email=email, password=PASSWORD,
-                                      otp=code, client_ip="192.0.2.10")
+            auth_service.authenticate(first, settings=settings, keyring=keyring, email=email,
+                                      password=PASSWORD, otp=code, client_ip="192.0.2.10")
             # The first sign-in holds the row until it commits; the second has read the account meanwhile.
             racer = threading.Thread(target=second_sign_in)
             racer.start()

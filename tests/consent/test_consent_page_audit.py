@@ -41,9 +41,10 @@ def test_a_withdrawal_refused_for_a_wrong_password_leaves_no_allowed_withdrawal_
 
 
 def test_a_recording_refused_through_the_form_leaves_no_allowed_record_row(client, db, world, doctor):
-    form = {"given_by": "patient", "method": "written", "scope": "blanket", "obtained_on": today_jst().isoformat(),
-            "password": "wrong-password-xxxx"}
+    form = {"given_by": "patient", "method": "written", "scope": "blanket",
+            "obtained_on": today_jst().isoformat(), "password": "wrong-password-xxxx"}
     r = client.post(f"/patients/{world.patient_id}/consents", headers=doctor, data=form)
     assert r.status_code == 403
     rows = _rows(db, r.headers["x-request-id"])
-    assert [row for row in rows if row[0] == "manage_consent"] == [("manage_consent", None, "deny", "reauth_failed")]
+    assert [row for row in rows if row[0] == "manage_consent"] == [
+        ("manage_consent", None, "deny", "reauth_failed")]

@@ -36,7 +36,8 @@ def test_not_even_a_region_admin_changes_their_own_profession(client, db, settin
 
 @pytest.mark.parametrize(("kind", "profession"), [
     ("care_service_provider", "physician"), ("care_management_office", "nurse"), ("municipality", "nurse"),
-    ("pharmacy", "physician"), ("visiting_nurse_station", "pharmacist"), ("community_support_centre", "dentist"),
+    ("pharmacy", "physician"), ("visiting_nurse_station", "pharmacist"),
+    ("community_support_centre", "dentist"),
 ])
 def test_an_org_admin_cannot_give_staff_a_licensed_profession_their_organisation_does_not_employ(
     client, db, settings, keyring, kind, profession,

@@ -81,14 +81,16 @@ def test_the_care_manager_and_the_attending_physician_end_other_members(client, 
         r = client.post(f"/api/v1/patients/{world.patient_id}/team", headers=doctor,
                         json={"user_id": str(user.id), "team_role": role})
         assert r.status_code == 201, r.text
+    team = f"/api/v1/patients/{world.patient_id}/team"
     by_care_manager = client.request(
-        "DELETE", f"/api/v1/patients/{world.patient_id}/team/{_membership_of(db, world.patient_id, pharmacist)}",
+        "DELETE", f"{team}/{_membership_of(db, world.patient_id, pharmacist)}",
         headers=auth_headers(db, settings, keyring, care_manager), json={"reason": "訪問終了"})
     assert by_care_manager.status_code == 200 and by_care_manager.json()["active"] is False
     by_physician = client.request(
-        "DELETE", f"/api/v1/patients/{world.patient_id}/team/{_membership_of(db, world.patient_id, world.nurse)}",
+        "DELETE", f"{team}/{_membership_of(db, world.patient_id, world.nurse)}",
         headers=doctor, json={"reason": "事業所変更"})
     assert by_physician.status_code == 200
     db.expire_all()
-    ended = db.scalars(select(AuditEvent).where(AuditEvent.event == "team.end", AuditEvent.decision == "allow"))
+    ended = db.scalars(select(AuditEvent).where(AuditEvent.event == "team.end",
+                                                AuditEvent.decision == "allow"))
     assert {r.actor_user_id for r in ended} == {care_manager.id, world.physician.id}

@@ -142,7 +142,8 @@ def test_lookup_is_refused_to_accounts_that_neither_break_the_glass_nor_register
 ):
     user = make_user(db, make_org(db, "みどり市役所", "municipality"), profession=profession, role=role,
                      keyring=keyring)
-    r = client.post(LOOKUP, json={"insurance_number": "0000123456"}, headers=auth_headers(db, settings, keyring, user))
+    headers = auth_headers(db, settings, keyring, user)
+    r = client.post(LOOKUP, json={"insurance_number": "0000123456"}, headers=headers)
     assert r.status_code == 403 and r.json()["error"] == "forbidden"
     assert str(world.patient_id) not in r.text and "山田" not in r.text
     assert _audit(db, user.id) == [("lookup", "deny", "profession_not_allowed", None)]
@@ -164,7 +165,8 @@ def test_an_emergency_lookup_by_insurance_number_confirms_sex_and_age_band_but_n
     client, db, settings, keyring, world,
 ):
     er = make_user(db, make_org(db, "救命救急センター", "hospital"), profession="physician")
-    r = client.post(LOOKUP, json={"insurance_number": "0000123456"}, headers=auth_headers(db, settings, keyring, er))
+    headers = auth_headers(db, settings, keyring, er)
+    r = client.post(LOOKUP, json={"insurance_number": "0000123456"}, headers=headers)
     assert r.status_code == 200
     band = age_on(date(1938, 4, 2), today_jst()) // 10 * 10
     assert r.json() == [{"id": str(world.patient_id), "on_my_team": False, "sex": "female", "age_band": band}]
@@ -185,8 +187,8 @@ def test_lookups_are_throttled_per_account_and_the_refusal_is_audited(
     monkeypatch.setattr(patient_service, "LOOKUP_LIMIT_PER_USER", 3)
     er = make_user(db, make_org(db, "救命救急センター", "hospital"), profession="physician")
     headers = auth_headers(db, settings, keyring, er)
-    statuses = [client.post(LOOKUP, json={"insurance_number": f"{123400 + n:010d}"}, headers=headers).status_code
-                for n in range(4)]
+    statuses = [client.post(LOOKUP, json={"insurance_number": f"{123400 + n:010d}"},
+                            headers=headers).status_code for n in range(4)]
     assert statuses == [200, 200, 200, 429]
     # Even the right number is refused until the window ends: a sweep cannot just keep going.
     blocked = client.post(LOOKUP, json={"insurance_number": "0000123456"}, headers=headers)
@@ -198,11 +200,15 @@ def test_lookups_are_throttled_per_account_and_the_refusal_is_audited(
     assert client.post(LOOKUP, json={"insurance_number": "0000123456"}, headers=nurse).status_code == 200
 
 
-def test_lookups_are_throttled_per_client_address_across_accounts(client, db, settings, keyring, world, monkeypatch):
+def test_lookups_are_throttled_per_client_address_across_accounts(
+    client, db, settings, keyring, world, monkeypatch,
+):
     monkeypatch.setattr(patient_service, "LOOKUP_LIMIT_PER_ADDRESS", 4)
     hospital = make_org(db, "救命救急センター", "hospital")
-    accounts = [auth_headers(db, settings, keyring, make_user(db, hospital, profession="nurse")) for _ in range(5)]
-    statuses = [client.post(LOOKUP, json={"insurance_number": "0000123456"}, headers=h).status_code for h in accounts]
+    nurses = [make_user(db, hospital, profession="nurse") for _ in range(5)]
+    accounts = [auth_headers(db, settings, keyring, nurse) for nurse in nurses]
+    statuses = [client.post(LOOKUP, json={"insurance_number": "0000123456"}, headers=h).status_code
+                for h in accounts]
     assert statuses == [200, 200, 200, 200, 429]
 
 

@@ -1,5 +1,5 @@
-"""A break-the-glass grant is read-only: its holder neither acknowledges receipt for the addressed organisation
-nor leaves read receipts on the care team's entries."""
+"""A break-the-glass grant is read-only: its holder neither acknowledges receipt for the addressed
+organisation nor leaves read receipts on the care team's entries."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ def _holder(client, db, world, as_user, org):
     return er, headers
 
 
-def test_a_grant_holder_in_the_addressed_hospital_cannot_acknowledge_receipt(client, db, world, as_user, team):
+def test_a_grant_holder_in_the_addressed_hospital_cannot_acknowledge_receipt(
+    client, db, world, as_user, team,
+):
     entry = posted(client, as_user(world.physician), world.patient_id, "emergency-info",
                    recipients=[{"organisation_id": str(team.hospital.id)}])
     er, headers = _holder(client, db, world, as_user, team.hospital)
