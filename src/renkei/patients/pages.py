@@ -32,4 +32,5 @@ def patient_page(patient_id: uuid.UUID, request: Request, actor: ActorDep, sessi
         request, session, actor, patient=patient, patient_id=patient_id, team=team, manage=manage,
         clinical=clinical, professionals=roster.active_professionals(session) if manage else [],
         team_roles=[r.value for r in TeamRole], today=today_jst(), tab="patient",
+        start_min=today_jst() - service.MAX_BACKDATE, start_max=today_jst() + service.MAX_AHEAD,
     ))

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Header, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
+from renkei.access.service import Action
 from renkei.auth.dependencies import ActorDep, KeyringDep, client_ip
+from renkei.auth.service import Actor
+from renkei.crypto.keyring import Keyring
 from renkei.db.session import SessionDep
 from renkei.patients import service
 from renkei.patients.schemas import (
@@ -19,8 +26,10 @@ from renkei.patients.schemas import (
     PatientIdentity,
     PatientOut,
 )
+from renkei.timeline import idempotency  # the mechanism's first home; see the import contract in pyproject
 
 router = APIRouter(tags=["patients"])
+IdempotencyKeyHeader = Annotated[str | None, Header(max_length=200, description="Retry-safe request key")]
 
 
 def _out(view: service.PatientView) -> PatientOut:
@@ -69,15 +78,38 @@ def list_team(patient_id: uuid.UUID, actor: ActorDep, session: SessionDep):
 
 @router.post("/patients/{patient_id}/team", response_model=MembershipOut, status_code=status.HTTP_201_CREATED,
              summary="Add a team member")
-def add_member(patient_id: uuid.UUID, body: MembershipIn, actor: ActorDep, session: SessionDep):
-    """Add a professional with a team role from a start date."""
-    return service.add_member(session, actor=actor, patient_id=patient_id, data=body)
+def add_member(patient_id: uuid.UUID, body: MembershipIn, request: Request, actor: ActorDep,
+               session: SessionDep, keyring: KeyringDep, idempotency_key: IdempotencyKeyHeader = None):
+    """Add a professional with a team role from a start date; retry-safe with an Idempotency-Key."""
+    return _team_change(session, keyring, actor, request, patient_id, idempotency_key, 201, body,
+                        lambda: service.add_member(session, actor=actor, patient_id=patient_id, data=body))
 
 
 @router.delete("/patients/{patient_id}/team/{membership_id}", response_model=MembershipOut,
                summary="End a team membership")
-def end_member(patient_id: uuid.UUID, membership_id: uuid.UUID, actor: ActorDep, session: SessionDep,
-               body: MembershipEnd | None = None):
-    """End the membership (kept as history)."""
-    return service.end_member(session, actor=actor, patient_id=patient_id, membership_id=membership_id,
-                              data=body or MembershipEnd())
+def end_member(patient_id: uuid.UUID, membership_id: uuid.UUID, request: Request, actor: ActorDep,
+               session: SessionDep, keyring: KeyringDep, body: MembershipEnd | None = None,
+               idempotency_key: IdempotencyKeyHeader = None):
+    """End the membership (kept as history), or cancel one not yet started; retry-safe with an
+    Idempotency-Key."""
+    data = body or MembershipEnd()
+    return _team_change(session, keyring, actor, request, patient_id, idempotency_key, 200, data,
+                        lambda: service.end_member(session, actor=actor, patient_id=patient_id,
+                                                   membership_id=membership_id, data=data))
+
+
+def _team_change(
+    session: Session, keyring: Keyring, actor: Actor, request: Request, patient_id: uuid.UUID,
+    key: str | None, status_code: int, body: MembershipIn | MembershipEnd,
+    change: Callable[[], dict[str, Any]],
+) -> JSONResponse:
+    # A replay is shown to whoever may still see the team; a refused first request is audited as manage_team.
+    outcome = idempotency.run(
+        session, keyring=keyring, actor=actor, key=key, patient_id=patient_id, status_code=status_code,
+        request_fingerprint=idempotency.fingerprint(request.method, request.url.path,
+                                                    body.model_dump(mode="json")),
+        produce=lambda: MembershipOut.model_validate(change()),
+        read_action=Action.read_registration, write_action=Action.manage_team,
+    )
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)

@@ -134,11 +134,14 @@ class LookupResult(ResponseModel):
 class MembershipIn(StrictModel):
     user_id: uuid.UUID
     team_role: TeamRole
-    start_date: date | None = None
+    start_date: date | None = Field(
+        default=None, description="Default today (JST); from a year ago to 90 days ahead")
 
 
 class MembershipEnd(StrictModel):
-    end_date: date | None = None
+    end_date: date | None = Field(
+        default=None, description="Default today; between the start date and today. Leave it out for a "
+                                  "membership that has not started: that is cancelled")
     reason: str | None = Field(default=None, max_length=200)
 
 
@@ -154,6 +157,7 @@ class MembershipOut(ResponseModel):
     start_date: date
     end_date: date | None
     active: bool
+    cancelled: bool = Field(description="Ended before it started: it never gave access")
     added_by: uuid.UUID
     created_at: datetime
     ended_at: datetime | None

@@ -31,6 +31,11 @@ LOOKUP_LIMIT_PER_USER = 20
 LOOKUP_LIMIT_PER_ADDRESS = 100
 # Ending someone else's membership: the team's attending physician or care manager (or the registrar).
 TEAM_LEAD_ROLES = (TeamRole.attending_physician.value, TeamRole.care_manager.value)
+# A membership may be back-dated to when someone actually began (the nurse who started visiting last month),
+# but not past a year: further back it records care that was never shared here. It may be arranged ahead of
+# time (discharge planning sets up the visiting nurse), but not beyond 90 days: plans that far out change.
+MAX_BACKDATE = timedelta(days=365)
+MAX_AHEAD = timedelta(days=90)
 # Care-team changes of this transaction: a pre-commit hook (renkei.notify) turns them into events and inbox
 # rows. A key, not a call, because patients must not depend on notify.
 TEAM_CHANGES_KEY = "patients.team_changes"
@@ -182,6 +187,7 @@ def _membership_out(session: Session, m: CareTeamMembership) -> dict[str, object
         "profession": user.profession if user else "", "organisation_id": m.organisation_id,
         "organisation_name": org.name if org else "", "team_role": m.team_role, "start_date": m.start_date,
         "end_date": m.end_date, "active": m.ended_at is None and m.start_date <= today_jst(),
+        "cancelled": m.ended_at is not None and m.end_date is None,
         "added_by": m.added_by, "created_at": m.created_at, "ended_at": m.ended_at, "end_reason": m.end_reason,
     }
 
@@ -226,8 +232,12 @@ def add_member(session: Session, *, actor: Actor, patient_id: uuid.UUID, data: M
         )
     ).first()
     if existing is not None:
-        raise Conflict("This professional already has this role on the team")
+        # A retried request should carry an Idempotency-Key (its first answer is replayed); without one this
+        # is a second, identical membership.
+        raise Conflict("This professional already has this role on the team; end it first to change dates "
+                       "(この職員はすでにこの役割でチームに参加しています)")
     start = data.start_date or today_jst()
+    _check_start(start)
     m = CareTeamMembership(patient_id=patient_id, user_id=user.id, organisation_id=user.organisation_id,
                            team_role=data.team_role.value, start_date=start, added_by=actor.user_id)
     session.add(m)
@@ -240,8 +250,9 @@ def add_member(session: Session, *, actor: Actor, patient_id: uuid.UUID, data: M
 def end_member(
     session: Session, *, actor: Actor, patient_id: uuid.UUID, membership_id: uuid.UUID, data: MembershipEnd
 ) -> dict:
-    """End a membership now; the row stays as history. Members may end their own; ending someone else's
-    needs the team's attending physician, a care manager on the team, or the registrar."""
+    """End a membership now (cancel it if it has not started); the row stays as history. Members may end
+    their own; ending someone else's needs the team's attending physician, a care manager on the team, or
+    the registrar."""
     access.require(session, actor, Action.manage_team, patient_id, targets=[membership_id], event="team.end")
     m = session.get(CareTeamMembership, membership_id)
     if m is None or m.patient_id != patient_id:
@@ -253,14 +264,37 @@ def end_member(
                         "member's membership (他の職員の参加終了は主治医・ケアマネジャー・登録者が行います)")
     if m.ended_at is not None:
         raise Conflict("This membership has already ended")
-    end = data.end_date or today_jst()
-    if end < m.start_date or end > today_jst():
-        raise InvalidInput(fields=[FieldProblem("/end_date", "終了日が正しくありません",
-                                                "End date must be between the start date and today")])
-    m.end_date, m.ended_at, m.ended_by, m.end_reason = end, utcnow(), actor.user_id, data.reason
+    m.end_date = _end_date(m, data)
+    m.ended_at, m.ended_by, m.end_reason = utcnow(), actor.user_id, data.reason
     session.flush()
     session.info.setdefault(TEAM_CHANGES_KEY, []).append(("team.member_ended", m.id, actor.user_id))
     return _membership_out(session, m)
+
+
+def _check_start(start: date) -> None:
+    today = today_jst()
+    if start < today - MAX_BACKDATE:
+        raise InvalidInput(fields=[FieldProblem(
+            "/start_date", "開始日は1年前より前にはできません", "The start date cannot be more than a year ago")])
+    if start > today + MAX_AHEAD:
+        raise InvalidInput(fields=[FieldProblem(
+            "/start_date", "開始日は90日後までにしてください", "The start date cannot be more than 90 days ahead")])
+
+
+def _end_date(m: CareTeamMembership, data: MembershipEnd) -> date | None:
+    """The membership's last day; None for a membership cancelled before it started (it never ran)."""
+    today = today_jst()
+    if m.start_date > today:
+        if data.end_date is not None:
+            raise InvalidInput(fields=[FieldProblem(
+                "/end_date", "開始前の参加は取り消しになるため、終了日は指定できません",
+                "A membership that has not started is cancelled; leave end_date out")])
+        return None
+    end = data.end_date or today
+    if end < m.start_date or end > today:
+        raise InvalidInput(fields=[FieldProblem("/end_date", "終了日は開始日から今日までの日付にしてください",
+                                                "End date must be between the start date and today")])
+    return end
 
 
 def _leads_team(session: Session, actor: Actor, patient_id: uuid.UUID) -> bool:

@@ -58,13 +58,17 @@ def fingerprint(method: str, path: str, content: Any) -> str:
 def run(
     session: Session, *, keyring: Keyring, actor: Actor, key: str | None, request_fingerprint: str,
     patient_id: uuid.UUID, status_code: int, produce: Callable[[], BaseModel],
+    read_action: Action = Action.read_clinical, write_action: Action = Action.write_clinical,
 ) -> Outcome:
-    """Produce the response once per key; later requests with the same key and body get it again."""
+    """Produce the response once per key; later requests with the same key and body get it again.
+
+    A replay is served to whoever may still `read_action` the patient; `write_action` is what a refused
+    first request is audited as (care-team changes pass read_registration and manage_team)."""
     if key is None:
         return Outcome(status_code, produce().model_dump(mode="json"), False)
-    _decide_first(session, actor, patient_id)
+    _decide_first(session, actor, patient_id, read_action, write_action)
     claimed = _claim(session, keyring=keyring, actor=actor, key=key, request_fingerprint=request_fingerprint,
-                     patient_id=patient_id)
+                     patient_id=patient_id, read_action=read_action)
     if isinstance(claimed, Outcome):
         return claimed
     result = produce()
@@ -85,20 +89,21 @@ def purge_expired(session: Session) -> int:
     return len(rows)
 
 
-def _decide_first(session: Session, actor: Actor, patient_id: uuid.UUID) -> None:
+def _decide_first(session: Session, actor: Actor, patient_id: uuid.UUID, read_action: Action,
+                  write_action: Action) -> None:
     """Refuse (404, audited) an actor who cannot reach this patient's records at all, before the key is
     validated or stored: otherwise a malformed key (422) or the stored key's foreign key (409) would
     answer differently for a patient that exists than for one that does not."""
-    if access.can(session, actor, Action.read_clinical, patient_id):
+    if access.can(session, actor, read_action, patient_id):
         return
     # Anyone who may write may read, so this refuses too; it records the denial and raises 404.
-    guard.require(session, actor, Action.write_clinical, patient_id, category=None)
+    guard.require(session, actor, write_action, patient_id, category=None)
     raise NotFound()
 
 
 def _claim(
     session: Session, *, keyring: Keyring, actor: Actor, key: str, request_fingerprint: str,
-    patient_id: uuid.UUID,
+    patient_id: uuid.UUID, read_action: Action,
 ) -> IdempotencyKey | Outcome:
     if not _KEY.fullmatch(key):
         raise InvalidInput(fields=[FieldProblem(HEADER_POINTER, "1〜200文字の英数字・記号で指定してください",
@@ -128,7 +133,7 @@ def _claim(
             "This key was already used for a request with a different body")])
     if row.status_code is None or row.response_ct is None:
         raise Conflict("A request with this Idempotency-Key is in progress; retry")
-    guard.require(session, actor, Action.read_clinical, row.patient_id, category=row.category)
+    guard.require(session, actor, read_action, row.patient_id, category=row.category)
     body = keys.open_json(session, keyring, row.patient_id, row.response_ct, aad=RESPONSE_AAD,
                           binding=str(row.id))
     return Outcome(row.status_code, body, True)
