@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import json
 import stat
 from collections import Counter
@@ -199,3 +200,142 @@ def test_keys_init_writes_a_0600_key_file_and_refuses_to_overwrite_it(tmp_path, 
     code, _, err = live.run_cli(capsys, "keys", "init")
     assert code == 1 and "already exists" in err
     assert key_file.read_bytes() == content
+
+
+# -- renkei user create ------------------------------------------------------------------------------
+
+FIRST_ADMIN_PASSWORD = "みどり市の最初の管理者2026"
+
+
+@pytest.fixture
+def empty_deployment(tmp_path, monkeypatch, capsys):
+    """A migrated, empty database as `renkei user create` meets it on a new installation."""
+    with live.scratch_database(tmp_path) as url:
+        live.cli_environment(monkeypatch, tmp_path, url, RENKEI_NEW_USER_PASSWORD=FIRST_ADMIN_PASSWORD)
+        assert live.run_cli(capsys, "migrate")[0] == 0
+        yield live.settings_for(tmp_path, url)
+
+
+def _create(capsys, *extra: str) -> tuple[int, str, str]:
+    return live.run_cli(capsys, "user", "create", "--email", "Admin@Midori-City.example", "--name", "池田 聡",
+                        "--organisation", "みどり市役所", *extra)
+
+
+def _users(settings: Settings) -> list[User]:
+    with live.committing_session(settings) as session:
+        return list(session.scalars(select(User)))
+
+
+def test_user_create_makes_the_first_region_admin_and_prints_their_enrolment_code(empty_deployment, capsys):
+    code, out, err = _create(capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("created user ") and "(region_admin, coordinator) in みどり市役所" in lines[0]
+    enrolment_code = re.search(r"two-factor enrolment code: (\d{4}-\d{4}) \(valid until ", lines[1]).group(1)
+    [user] = _users(empty_deployment)
+    assert user.email == "admin@midori-city.example"
+    assert (user.role, user.profession) == ("region_admin", "coordinator")
+    assert FIRST_ADMIN_PASSWORD not in out + err
+    with TestClient(create_app(empty_deployment)) as client:
+        login = client.post("/api/v1/auth/login",
+                            json={"email": user.email, "password": FIRST_ADMIN_PASSWORD})
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        enrol = "/api/v1/auth/totp/enrol"
+        assert client.post(enrol, headers=headers).status_code == 422, "the password alone does not enrol"
+        assert client.post(enrol, headers=headers, json={"enrolment_code": enrolment_code}).status_code == 200
+
+
+def test_user_create_prints_no_enrolment_code_where_two_factor_is_optional(empty_deployment, capsys):
+    code, out, err = _create(capsys, "--role", "member", "--profession", "physician", "--org-kind", "clinic")
+    assert code == 0, err
+    assert "enrolment code" not in out and len(out.splitlines()) == 1
+
+
+@pytest.mark.parametrize("option", [("--profession", "wizard"), ("--org-kind", "castle"), ("--role", "king")])
+def test_user_create_refuses_a_value_outside_the_allowed_list_with_exit_code_2(
+    empty_deployment, capsys, option,
+):
+    with pytest.raises(SystemExit) as exit_info:
+        _create(capsys, *option)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option[0]}: invalid choice: '{option[1]}'" in err and "Traceback" not in err
+    assert _users(empty_deployment) == []
+
+
+def test_user_create_refuses_a_duplicate_email_cleanly(empty_deployment, capsys):
+    assert _create(capsys)[0] == 0
+    code, out, err = _create(capsys, "--role", "member")
+    assert code == 1 and out == ""
+    assert err == "refused: a user with the email admin@midori-city.example already exists\n"
+    assert len(_users(empty_deployment)) == 1
+
+
+@pytest.mark.parametrize(("password", "problem"), [("short", "at least 12 characters"),
+                                                    ("password1234", "too common")])
+def test_user_create_refuses_a_weak_password(empty_deployment, capsys, monkeypatch, password, problem):
+    monkeypatch.setenv("RENKEI_NEW_USER_PASSWORD", password)
+    code, _, err = _create(capsys)
+    assert code == 1 and err.startswith("refused: ") and problem in err
+    assert _users(empty_deployment) == []
+
+
+def test_user_create_refuses_an_invalid_email(empty_deployment, capsys):
+    code, _, err = live.run_cli(capsys, "user", "create", "--email", "not-an-address", "--name", "池田 聡",
+                                "--organisation", "みどり市役所")
+    assert code == 1 and "is not an email address" in err
+    assert _users(empty_deployment) == []
+
+
+# -- the development key file says so once ----------------------------------------------------------
+
+
+def test_the_app_says_once_that_it_created_a_development_key_file(tmp_path, caplog):
+    settings = Settings(environment="development", var_dir=tmp_path,
+                        database_url=f"sqlite:///{tmp_path}/x.db")
+    with caplog.at_level("WARNING", logger="renkei"):
+        create_app(settings)
+        create_app(settings)
+    said = [r.getMessage() for r in caplog.records if "development key file" in r.getMessage()]
+    key_file = tmp_path / "keys.json"
+    assert said == [f"created a development key file at {key_file} (mode 0600); keep it out of git"]
+
+
+def test_the_command_line_says_once_that_it_created_a_development_key_file(empty_deployment, capsys):
+    key_file = empty_deployment.key_file
+    key_file.unlink()
+    first = live.run_cli(capsys, "keys", "status")
+    second = live.run_cli(capsys, "keys", "status")
+    assert first[0] == second[0] == 0
+    assert first[2] == f"created a development key file at {key_file} (mode 0600)\n"
+    assert second[2] == ""
+
+
+# -- production refuses a key file others can read; the demo password meets the policy ---------------
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644, 0o660])
+def test_production_refuses_a_key_file_readable_by_group_or_others(tmp_path, mode):
+    settings = _production(tmp_path)
+    settings.key_file.chmod(mode)
+    with pytest.raises(UnsafeConfiguration, match=r"RENKEI_KEY_FILE must be readable by its owner only"):
+        settings.check_production()
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o400])
+def test_production_accepts_a_key_file_only_its_owner_can_read(tmp_path, mode):
+    settings = _production(tmp_path)
+    settings.key_file.chmod(mode)
+    settings.check_production()
+
+
+def test_demo_refuses_a_demo_password_that_fails_the_policy(tmp_path, monkeypatch, capsys):
+    with live.scratch_database(tmp_path) as url:
+        live.cli_environment(monkeypatch, tmp_path, url, RENKEI_DEMO_PASSWORD="demo")
+        assert live.run_cli(capsys, "migrate")[0] == 0
+        code, out, err = live.run_cli(capsys, "demo")
+        assert code == 2 and out == ""
+        assert err.startswith("refused: RENKEI_DEMO_PASSWORD does not meet the password policy: ")
+        assert "at least 12 characters" in err
+        with live.committing_session(live.settings_for(tmp_path, url)) as session:
+            assert session.scalar(select(func.count()).select_from(User)) == 0

@@ -1,4 +1,4 @@
-"""The `renkei` command: serve, migrate, demo, user create, keys init|status|rotate, audit verify|checkpoint."""
+"""The `renkei` command: serve, migrate, demo, user create, keys init|status|rotate|prune, audit."""
 
 from __future__ import annotations
 
@@ -9,23 +9,32 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 
 import uvicorn
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from renkei import demo
 from renkei.audit import service as audit_service
-from renkei.auth import passwords
+from renkei.auth import enrolment, passwords
 from renkei.config import Settings, UnsafeConfiguration
 from renkei.crypto import keyfile
-from renkei.crypto.keyring import Keyring, ensure_dev_keyfile, retire_keks, rotate_kek
+from renkei.crypto.keyring import Keyring, ensure_dev_keyfile, prune_keks, rotate_kek
 from renkei.db import migrations
 from renkei.db.engine import make_engine
 from renkei.db.session import make_sessionmaker
+from renkei.db.types import JST
 from renkei.directory import service as directory_service
-from renkei.directory.models import Organisation, OrgKind
+from renkei.directory.models import Organisation, OrgKind, Profession, User
+from renkei.directory.schemas import Email
 from renkei.patients import keys as patient_keys
+
+
+# A retired KEK stays in the key file at least this long: far longer than any transaction that wrapped a data
+# key under it before its server saw the rotation.
+PRUNE_GRACE_HOURS = 24.0
 
 
 def _settings() -> Settings:
@@ -64,9 +73,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if settings.is_production:
         print("refused: `renkei demo` never runs against a production configuration", file=sys.stderr)
         return 2
+    password = settings.demo_password or demo.DEFAULT_DEMO_PASSWORD
+    problems = passwords.check_policy(password, path="RENKEI_DEMO_PASSWORD")
+    if problems:
+        print("refused: RENKEI_DEMO_PASSWORD does not meet the password policy: "
+              + "; ".join(p.message_en for p in problems), file=sys.stderr)
+        return 2
     keyring = _keyring(settings)
     engine = make_engine(settings.sqlalchemy_url)
-    password = os.environ.get("RENKEI_DEMO_PASSWORD") or demo.DEFAULT_DEMO_PASSWORD
     with make_sessionmaker(engine)() as session:
         if demo.is_loaded(session):
             if not args.skip_if_loaded:
@@ -83,7 +97,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                           "patients": roster.patients}, ensure_ascii=False, indent=2))
         return 0
     print("みどり市 demo region — every account's password: "
-          + ("$RENKEI_DEMO_PASSWORD" if os.environ.get("RENKEI_DEMO_PASSWORD") else demo.DEFAULT_DEMO_PASSWORD))
+          + ("$RENKEI_DEMO_PASSWORD" if settings.demo_password else demo.DEFAULT_DEMO_PASSWORD)
+          + f"; two-factor enrolment code (administrators, at first sign-in): {demo.DEMO_ENROLMENT_CODE}")
     print(f"{'email':34} {'name':12} {'profession':13} {'role':12} organisation")
     for u in roster.users:
         print(f"{u['email']:34} {u['name']:12} {u['profession']:13} {u['role']:12} {u['organisation']}")
@@ -93,23 +108,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_user_create(args: argparse.Namespace) -> int:
     settings = _settings()
+    try:
+        email = TypeAdapter(Email).validate_python(args.email)
+    except ValidationError:
+        print(f"refused: --email {args.email!r} is not an email address", file=sys.stderr)
+        return 1
     password = os.environ.get("RENKEI_NEW_USER_PASSWORD") or getpass.getpass("Initial password: ")
-    problems = passwords.check_policy(password)
+    problems = directory_service.initial_password_problems(password, email=email, name=args.name)
     if problems:
         print("refused: " + "; ".join(p.message_en for p in problems), file=sys.stderr)
         return 1
+    keyring = _keyring(settings)
     engine = make_engine(settings.sqlalchemy_url)
-    with make_sessionmaker(engine)() as session:
-        org = session.scalars(select(Organisation).where(Organisation.name == args.organisation)).first()
-        if org is None:
-            org = Organisation(name=args.organisation, kind=OrgKind(args.org_kind).value)
-            session.add(org)
-            session.flush()
-        user = directory_service.create_user(session, org_id=org.id, email=args.email, name=args.name,
-                                             profession=args.profession, role=args.role, password=password)
-        session.commit()
-        print(f"created user {user.id} ({args.role}) in {org.name}")
-    engine.dispose()
+    try:
+        with make_sessionmaker(engine)() as session:
+            if session.scalars(select(User.id).where(User.email == email)).first() is not None:
+                print(f"refused: a user with the email {email} already exists", file=sys.stderr)
+                return 1
+            org = session.scalars(select(Organisation).where(Organisation.name == args.organisation)).first()
+            if org is None:
+                org = Organisation(name=args.organisation, kind=args.org_kind)
+                session.add(org)
+                session.flush()
+            user = directory_service.create_user(
+                session, org_id=org.id, email=email, name=args.name, profession=args.profession,
+                role=args.role, password=password)
+            code = (enrolment.issue_enrolment_code(session, keyring=keyring, user=user)
+                    if enrolment.enrolment_code_needed(settings, user) else None)
+            session.commit()
+            print(f"created user {user.id} ({args.role}, {args.profession}) in {org.name}")
+            if code is not None:
+                expires = code.expires_at.astimezone(JST).strftime("%Y-%m-%d %H:%M")
+                print(f"two-factor enrolment code: {code.code} (valid until {expires} JST). Hand it over in "
+                      "person: with the password it sets up two-factor sign-in, which this account requires.")
+    finally:
+        engine.dispose()
     return 0
 
 
@@ -124,28 +157,51 @@ def cmd_keys(args: argparse.Namespace) -> int:
         return 0
     keyring = _keyring(settings)
     engine = make_engine(settings.sqlalchemy_url)
-    with Session(engine) as session:
-        if args.keys_command == "status":
-            usage = patient_keys.kek_usage(session)
-            print(f"key file: {settings.key_file}")
-            print(f"current KEK: {keyring.current_kek_id}")
-            for kek_id in keyring.kek_ids:
-                print(f"  {kek_id}: wraps {usage.get(kek_id, 0)} data keys")
-            missing = set(usage) - set(keyring.kek_ids)
-            if missing:
-                print(f"ERROR: data keys wrapped by KEKs missing from the key file: {sorted(missing)}")
-                return 1
-            return 0
-        new_id, _ = rotate_kek(settings.key_file)  # type: ignore[arg-type]
-        keyring.reload()
-        count = patient_keys.rewrap_all(session, keyring)
-        still_used = set(patient_keys.kek_usage(session))
-        retired = retire_keks(settings.key_file, keep=still_used)  # type: ignore[arg-type]
-        # A server that had not yet seen the new key file may have committed a new patient's data key
-        # under an old KEK meanwhile; this keyring still holds the retired KEKs in memory to rewrap it.
-        count += patient_keys.rewrap_all(session, keyring)
-        print(f"new KEK {new_id}; rewrapped {count} data keys; retired {len(retired)} old KEK(s)")
-    engine.dispose()
+    try:
+        with Session(engine) as session:
+            if args.keys_command == "status":
+                return _keys_status(session, settings, keyring)
+            if args.keys_command == "rotate":
+                return _keys_rotate(session, settings, keyring)
+            return _keys_prune(session, settings, keyring, grace_hours=args.grace_hours)
+    finally:
+        engine.dispose()
+
+
+def _keys_rotate(session: Session, settings: Settings, keyring: Keyring) -> int:
+    assert settings.key_file is not None
+    new_id, _ = rotate_kek(settings.key_file)
+    keyring.reload()
+    count = patient_keys.rewrap_all(session, keyring)
+    print(f"new KEK {new_id}; rewrapped {count} data keys; {len(keyring.retired_keks)} retired KEK(s) kept "
+          "for unwrapping until `renkei keys prune`")
+    return 0
+
+
+def _keys_prune(session: Session, settings: Settings, keyring: Keyring, *, grace_hours: float) -> int:
+    assert settings.key_file is not None
+    # Rewrap first: a server that wrapped under a retired KEK before it saw the rotation may have committed
+    # since. Only a retired KEK that then wraps nothing may leave the file.
+    count = patient_keys.rewrap_all(session, keyring)
+    removed, kept = prune_keks(settings.key_file, in_use=set(patient_keys.kek_usage(session)),
+                               grace=timedelta(hours=grace_hours))
+    print(f"rewrapped {count} data keys; removed {len(removed)} retired KEK(s)"
+          + (f"; kept {len(kept)} (in use, or retired less than {grace_hours:g} h ago)" if kept else ""))
+    return 0
+
+
+def _keys_status(session: Session, settings: Settings, keyring: Keyring) -> int:
+    usage = patient_keys.kek_usage(session)
+    retired = keyring.retired_keks
+    print(f"key file: {settings.key_file}")
+    print(f"current KEK: {keyring.current_kek_id}")
+    for kek_id in keyring.kek_ids:
+        note = f" (retired {retired[kek_id][:16]}, unwrap only)" if kek_id in retired else ""
+        print(f"  {kek_id}: wraps {usage.get(kek_id, 0)} data keys{note}")
+    missing = set(usage) - set(keyring.kek_ids)
+    if missing:
+        print(f"ERROR: data keys wrapped by KEKs missing from the key file: {sorted(missing)}")
+        return 1
     return 0
 
 
@@ -176,6 +232,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
         engine.dispose()
 
 
+def _non_negative(value: str) -> float:
+    number = float(value)
+    if not number >= 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="renkei", description="Renkei (連携) server and administration")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -194,12 +257,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email", required=True)
     p.add_argument("--name", required=True)
     p.add_argument("--organisation", required=True, help="organisation name (created if missing)")
-    p.add_argument("--org-kind", default="municipality")
-    p.add_argument("--profession", default="coordinator")
+    p.add_argument("--org-kind", default="municipality", choices=[k.value for k in OrgKind],
+                   help="used when the organisation is created (default %(default)s)")
+    p.add_argument("--profession", default="coordinator", choices=[k.value for k in Profession])
     p.add_argument("--role", default="region_admin", choices=["member", "org_admin", "region_admin"])
     p.set_defaults(func=cmd_user_create)
     keys = sub.add_parser("keys", help="key management")
-    keys.add_argument("keys_command", choices=["init", "status", "rotate"])
+    keys.add_argument("keys_command", choices=["init", "status", "rotate", "prune"],
+                      help="prune: rewrap, then remove retired KEKs that wrap nothing")
+    keys.add_argument("--grace-hours", type=_non_negative, default=PRUNE_GRACE_HOURS,
+                      help="prune only KEKs retired at least this long ago (default %(default)s)")
     keys.set_defaults(func=cmd_keys)
     p = sub.add_parser("audit", help="verify the audit chain or sign a checkpoint")
     p.add_argument("audit_command", choices=["verify", "checkpoint"])

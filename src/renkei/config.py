@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import stat
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -10,8 +10,6 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-log = logging.getLogger("renkei.config")
 
 DEFAULT_VAR_DIR = Path("var")
 # The print templates live beside schemas/ at the repository root, one per sheet and version.
@@ -87,7 +85,8 @@ class Settings(BaseSettings):
     # break-the-glass) clear it at once; this bounds changes that come by the calendar alone.
     notify_decision_ttl_seconds: float = Field(default=60.0, ge=0.0, le=300.0)
 
-    demo_password: str = "renkei-demo-2026"
+    # Password of every demo account (`renkei demo`); the documented default when unset.
+    demo_password: str | None = None
     log_level: str = "INFO"
     cookie_secure: bool = False
 
@@ -123,8 +122,8 @@ class Settings(BaseSettings):
         problems: list[str] = []
         if self.key_file is None or not Path(self.key_file).is_file():
             problems.append("RENKEI_KEY_FILE must point to an existing key file (run `renkei keys init`)")
-        if self.demo_password == "renkei-demo-2026":
-            pass  # demo is refused in production anyway
+        elif stat.S_IMODE(Path(self.key_file).stat().st_mode) & 0o077:
+            problems.append("RENKEI_KEY_FILE must be readable by its owner only (chmod 600 or 400)")
         if not self.cookie_secure:
             problems.append("RENKEI_COOKIE_SECURE must be true in production")
         if "testserver" in self.allowed_hosts:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from renkei.audit import service as audit
+from renkei.auth import enrolment
 from renkei.auth.service import Actor
 from renkei.config import Settings
 from renkei.consent import service as consent_service
@@ -25,6 +26,8 @@ from renkei.patients.schemas import CareLevel, PatientCreate, Sex
 
 DEMO_DOMAIN = "midori.example"
 DEFAULT_DEMO_PASSWORD = "renkei-demo-2026"
+DEMO_ENROLMENT_CODE = "2026-1122"
+DEMO_ENROLMENT_CODE_LIFETIME = timedelta(days=365)
 
 # key, name, kind, phone
 ORGANISATIONS = [
@@ -137,6 +140,10 @@ def load(session: Session, *, keyring: Keyring, password: str, seed: int = 20261
             session, org_id=orgs[org_key].id, email=f"{local}@{DEMO_DOMAIN}", name=name, name_kana=kana,
             profession=profession, role=role, password=password,
         )
+        # Where two-factor sign-in is required, enrolling takes a code an administrator hands over; the demo
+        # region documents one for every account instead.
+        enrolment.issue_enrolment_code(session, keyring=keyring, user=users[local], code=DEMO_ENROLMENT_CODE,
+                                       lifetime=DEMO_ENROLMENT_CODE_LIFETIME)
     today = today_jst()
     for i in range(20):
         fam, fam_kana = FAMILY[i]

@@ -8,6 +8,7 @@ import pyotp
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from renkei.auth import enrolment
 from renkei.auth.models import AuthSession
 from renkei.auth.tokens import digest
 from renkei.db.types import utcnow
@@ -212,8 +213,14 @@ def test_disabling_an_account_ends_its_cookie_session(client, app, db, world):
     assert client.get("/api/v1/me").status_code == 401
 
 
-def test_admin_without_two_factor_is_sent_to_the_setup_page_and_can_finish_it(client, db):
+def _secret_on(page: str) -> str:
+    line = next(line for line in page.splitlines() if 'id="totp-secret"' in line)
+    return line.split('value="')[1].split('"')[0]
+
+
+def test_admin_without_two_factor_is_sent_to_the_setup_page_and_can_finish_it(client, db, keyring):
     admin = make_user(db, make_org(db), role="org_admin")
+    code = enrolment.issue_enrolment_code(db, keyring=keyring, user=admin).code
     r = page_login(client, admin.email)
     assert r.status_code == 303 and r.headers["location"] == "/account/2fa"
 
@@ -222,18 +229,27 @@ def test_admin_without_two_factor_is_sent_to_the_setup_page_and_can_finish_it(cl
 
     setup = client.get("/account/2fa")
     assert setup.status_code == 200
-    assert "二要素認証の設定" in setup.text and 'name="code"' in setup.text
-    secret = next(line.split('value="')[1].split('"')[0] for line in setup.text.splitlines()
-                  if 'id="totp-secret"' in line)
-    assert f"otpauth://totp/Renkei:{admin.email.replace('@', '%40')}?secret={secret}" in setup.text
-    assert setup.headers["cache-control"] == "no-store"
-    reloaded = client.get("/account/2fa")
-    assert reloaded.text.count(secret) == setup.text.count(secret) > 0
-
+    assert "二要素認証の設定" in setup.text and 'name="enrolment_code"' in setup.text
+    assert 'id="totp-secret"' not in setup.text and "otpauth://" not in setup.text
+    db.expire_all()
+    assert db.get(User, admin.id).totp_secret is None, "a GET writes nothing"
     token = csrf_field(setup.text)
+
+    refused = client.post("/account/2fa/start", data={"csrf_token": token, "enrolment_code": "0000-0000"})
+    assert refused.status_code == 422 and 'id="enrolment-code-err"' in refused.text
+    assert "otpauth://" not in refused.text
+    started = client.post("/account/2fa/start", data={"csrf_token": token, "enrolment_code": code})
+    assert started.status_code == 200
+    secret = _secret_on(started.text)
+    assert f"otpauth://totp/Renkei:{admin.email.replace('@', '%40')}?secret={secret}" in started.text
+    assert 'src="data:image/svg+xml;base64,' in started.text, "the URI as a QR code to scan"
+    assert started.headers["cache-control"] == "no-store"
+    assert secret not in client.get("/account/2fa").text, "the secret is shown once, not on a reload"
+
     wrong = client.post("/account/2fa", data={"csrf_token": token, "code": "12345x"}, follow_redirects=False)
     assert wrong.status_code == 422
-    assert "確認コードが正しくありません" in wrong.text
+    assert "確認コードが正しくありません" in wrong.text and secret not in wrong.text
+    assert 'href="/account/2fa"' in wrong.text, "a way to start over"
     no_csrf = client.post("/account/2fa", data={"code": pyotp.TOTP(secret).now()}, follow_redirects=False)
     assert no_csrf.status_code == 403
 
@@ -247,13 +263,26 @@ def test_admin_without_two_factor_is_sent_to_the_setup_page_and_can_finish_it(cl
     assert db.get(User, admin.id).totp_enabled is True
 
 
+def test_a_member_starts_two_factor_with_the_password_alone_and_each_start_makes_a_new_secret(client, db):
+    user = make_user(db, make_org(db))
+    page_login(client, user.email)
+    setup = client.get("/account/2fa")
+    assert 'name="enrolment_code"' not in setup.text
+    token = csrf_field(setup.text)
+    first = _secret_on(client.post("/account/2fa/start", data={"csrf_token": token}).text)
+    second = _secret_on(client.post("/account/2fa/start", data={"csrf_token": token}).text)
+    assert first != second
+
+
 def test_setup_page_is_in_english_when_chosen(client, db):
     user = make_user(db, make_org(db))
     page_login(client, user.email)
     client.cookies.set("lang", "en")
     page = client.get("/account/2fa")
     assert page.status_code == 200
-    assert "Set up two-factor authentication" in page.text and "Secret key" in page.text
+    assert "Set up two-factor authentication" in page.text
+    started = client.post("/account/2fa/start", data={"csrf_token": csrf_field(page.text)})
+    assert "Secret key" in started.text and "Scan this QR code" in started.text
 
 
 def test_setup_page_needs_a_session(client):

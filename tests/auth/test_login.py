@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from renkei.auth import throttle
 from renkei.auth.models import LoginThrottle
 from renkei.db.types import utcnow
 from tests.auth.support import api_login, bearer
@@ -201,3 +202,24 @@ def test_tokens_in_the_url_are_not_accepted(client, db, settings, keyring):
     token = auth_headers(db, settings, keyring, user)["Authorization"].split()[1]
     assert client.get(f"/api/v1/me?access_token={token}").status_code == 401
     assert client.get(f"/api/v1/me?token={token}").status_code == 401
+
+
+def test_counters_left_by_made_up_emails_expire_once_they_count_for_nothing(client, db, keyring):
+    for i in range(3):
+        assert api_login(client, f"nobody-{i}@example.invalid", "wrong-password-2026").status_code == 401
+    rows = _throttle_rows(db)
+    assert len(rows) == 4, "one counter per made-up email and one for the client address"
+    locked_key = throttle.account_key(keyring, "nobody-0@example.invalid")
+    for row in rows:
+        row.window_start = utcnow() - throttle.ACCOUNT_MEMORY - timedelta(minutes=1)
+        if row.key == locked_key:
+            row.locked_until = utcnow() + timedelta(hours=1)
+    db.flush()
+
+    assert api_login(client, "someone-new@example.invalid", "wrong-password-2026").status_code == 401
+
+    left = {row.key: row for row in _throttle_rows(db)}
+    ip_key = throttle.ip_key(keyring, "testclient")
+    assert set(left) == {locked_key, ip_key, throttle.account_key(keyring, "someone-new@example.invalid")}
+    assert left[ip_key].failures == 1, "the address counter was in use: reset by the failure, not deleted"
+    assert left[locked_key].locked_until > utcnow(), "a counter that still locks an account stays"

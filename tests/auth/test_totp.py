@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import time
+from datetime import timedelta
 
 import pyotp
 
-from renkei.auth import totp
+from renkei.auth import enrolment, totp
 from renkei.auth.dependencies import ActorDep
+from renkei.db.types import utcnow
 from renkei.directory.models import User
 from tests.auth.support import api_login, away_from_step_boundary, bearer
 from tests.factories import PASSWORD, TOTP_SECRET, auth_headers, enrol_totp, make_org, make_user
@@ -122,7 +125,9 @@ def test_admin_without_two_factor_may_only_enrol_see_me_and_sign_out(client, db,
     me = client.get("/api/v1/me", headers=headers)
     assert me.status_code == 200 and me.json()["totp_required"] is True
 
-    secret = client.post("/api/v1/auth/totp/enrol", headers=headers).json()["secret"]
+    code = enrolment.issue_enrolment_code(db, keyring=keyring, user=admin).code
+    enrolled = client.post("/api/v1/auth/totp/enrol", headers=headers, json={"enrolment_code": code})
+    secret = enrolled.json()["secret"]
     away_from_step_boundary()
     assert client.post("/api/v1/auth/totp/confirm", headers=headers,
                        json={"code": pyotp.TOTP(secret).now()}).status_code == 204
@@ -193,3 +198,61 @@ def test_enrolment_gate_matches_paths_exactly_so_new_routes_below_them_stay_clos
     assert client.get("/api/v1/me/export", headers=headers).status_code == 403
     assert client.post(f"/api/v1/auth/totp/enrol-for/{admin.id}", headers=headers).status_code == 403
     assert client.get("/api/v1/me", headers=headers).status_code == 200
+
+
+def _admin_without_two_factor(client, db):
+    admin = make_user(db, make_org(db), role="org_admin")
+    return admin, bearer(api_login(client, admin.email).json()["access_token"])
+
+
+def test_an_admin_cannot_enrol_with_the_password_alone(client, db, keyring):
+    admin, headers = _admin_without_two_factor(client, db)
+    for body in (None, {}, {"enrolment_code": ""}, {"enrolment_code": "0000-0000"}):
+        r = client.post("/api/v1/auth/totp/enrol", headers=headers, json=body)
+        assert r.status_code == 422, r.text
+        assert [f["path"] for f in r.json()["fields"]] == ["/enrolment_code"]
+        assert "secret" not in r.json()
+    db.expire_all()
+    assert db.get(User, admin.id).totp_secret is None
+
+
+def test_the_enrolment_code_an_admin_handed_over_starts_enrolment_and_is_spent_by_it(client, db, keyring):
+    admin, headers = _admin_without_two_factor(client, db)
+    code = enrolment.issue_enrolment_code(db, keyring=keyring, user=admin).code
+    assert re.fullmatch(r"\d{4}-\d{4}", code)
+    # Typed on a tablet: full-width digits and no hyphen are the same code.
+    typed = code.replace("-", "").translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    r = client.post("/api/v1/auth/totp/enrol", headers=headers, json={"enrolment_code": typed})
+    assert r.status_code == 200, r.text
+    away_from_step_boundary()
+    assert client.post("/api/v1/auth/totp/confirm", headers=headers,
+                       json={"code": pyotp.TOTP(r.json()["secret"]).now()}).status_code == 204
+    db.expire_all()
+    stored = db.get(User, admin.id)
+    assert stored.totp_enabled
+    assert stored.totp_enrolment_digest is None and stored.totp_enrolment_expires_at is None
+
+
+def test_an_expired_or_replaced_enrolment_code_is_refused(client, db, keyring):
+    admin, headers = _admin_without_two_factor(client, db)
+    first = enrolment.issue_enrolment_code(db, keyring=keyring, user=admin).code
+    second = enrolment.issue_enrolment_code(db, keyring=keyring, user=admin).code
+    if first != second:
+        r = client.post("/api/v1/auth/totp/enrol", headers=headers, json={"enrolment_code": first})
+        assert r.status_code == 422, "a new code replaces the earlier one"
+    admin.totp_enrolment_expires_at = utcnow() - timedelta(seconds=1)
+    db.flush()
+    r = client.post("/api/v1/auth/totp/enrol", headers=headers, json={"enrolment_code": second})
+    assert r.status_code == 422 and "expired" in r.json()["fields"][0]["message_en"]
+
+
+def test_wrong_enrolment_codes_count_towards_the_account_lockout(client, db, keyring, settings):
+    admin, headers = _admin_without_two_factor(client, db)
+    code = enrolment.issue_enrolment_code(db, keyring=keyring, user=admin).code
+    wrong = "1111-1111" if code != "1111-1111" else "2222-2222"
+    for _ in range(settings.login_max_failures):
+        assert client.post("/api/v1/auth/totp/enrol", headers=headers,
+                           json={"enrolment_code": wrong}).status_code == 422
+    r = client.post("/api/v1/auth/totp/enrol", headers=headers, json={"enrolment_code": code})
+    assert r.status_code == 429
+    assert api_login(client, admin.email).status_code == 429, "the same lockout as sign-in"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+import secrets
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,13 +20,14 @@ from sqlalchemy import select
 
 from renkei.app import create_app
 from renkei.config import Settings
-from renkei.crypto import keyfile
+from renkei.crypto import aead, keyfile
 from renkei.crypto import keyring as keyring_module
 from renkei.crypto.keyring import Keyring
 from renkei.directory.models import User
 from renkei.patients import keys as patient_keys
 from renkei.patients import service as patient_service
 from renkei.patients.models import Patient, PatientKey
+from renkei.patients.schemas import PatientIdentity
 from tests.crypto import live
 from tests.factories import auth_headers, patient_data
 
@@ -97,7 +99,7 @@ def _names_via_api(client: TestClient, headers: dict[str, str]) -> dict[str, str
     return {p["id"]: p["identity"]["name"] for p in r.json()}
 
 
-def test_rotate_replaces_the_kek_rewraps_every_data_key_and_retires_the_old_one(deployment, capsys):
+def test_rotate_replaces_the_kek_rewraps_every_data_key_and_keeps_the_old_one_retired(deployment, capsys):
     settings = deployment.settings
     before = keyfile.load(deployment.key_file)
     old_kek = before.current_kek
@@ -108,12 +110,14 @@ def test_rotate_replaces_the_kek_rewraps_every_data_key_and_retires_the_old_one(
     code, out, err = live.run_cli(capsys, "keys", "rotate")
 
     assert code == 0, err
-    match = re.fullmatch(r"new KEK (kek-[0-9a-f-]+); rewrapped 20 data keys; retired 1 old KEK\(s\)\n", out)
+    match = re.fullmatch(r"new KEK (kek-[0-9a-f-]+); rewrapped 20 data keys; 1 retired KEK\(s\) kept for "
+                         r"unwrapping until `renkei keys prune`\n", out)
     assert match, out
     after = keyfile.load(deployment.key_file)
     new_kek = match.group(1)
     assert after.current_kek == new_kek != old_kek
-    assert list(after.keks) == [new_kek], "the old KEK must be gone from the key file"
+    assert list(after.keks) == [old_kek, new_kek] and list(after.retired) == [old_kek]
+    assert after.keks[old_kek] == before.keks[old_kek]
     assert after.keks[new_kek] != before.keks[old_kek]
     # Only the KEK changes: blind indexes, tokens, audit chain and secrets keep their keys.
     for name in ("index_key", "audit_key", "token_key", "secret_key", "checkpoint_key"):
@@ -124,6 +128,64 @@ def test_rotate_replaces_the_kek_rewraps_every_data_key_and_retires_the_old_one(
     assert _kek_usage(settings) == {new_kek: 20}
     assert _names_read_by_a_fresh_process(settings) == names_before
     assert (deployment.key_file.stat().st_mode & 0o777) == 0o600
+
+    code, out, err = live.run_cli(capsys, "keys", "prune", "--grace-hours", "0")
+    assert (code, out) == (0, "rewrapped 0 data keys; removed 1 retired KEK(s)\n"), err
+    pruned = keyfile.load(deployment.key_file)
+    assert list(pruned.keks) == [new_kek] and pruned.retired == {}
+    assert _names_read_by_a_fresh_process(settings) == names_before
+
+
+def _register_with_a_data_key_wrapped_now(
+    settings: Settings, wrapped_by: Keyring, name: str,
+) -> Callable[[], uuid.UUID]:
+    """What a server does in one request, split in two: it wraps a new patient's data key (under the KEK it
+    holds now), and its transaction commits only when this returns."""
+    patient_id, key_id = uuid.uuid4(), "dk-" + secrets.token_hex(8)
+    data_key = wrapped_by.new_data_key()
+    kek_id, wrapped = wrapped_by.wrap(data_key, owner=str(patient_id), key_id=key_id)
+
+    def commit_late() -> uuid.UUID:
+        identity = PatientIdentity.model_validate(
+            {k: v for k, v in patient_data(name=name).items() if k != "team_role"})
+        with live.committing_session(settings) as session:
+            registrar = session.scalars(select(User).where(User.email == REGISTRAR)).one()
+            session.add(Patient(id=patient_id, identity_ct=aead.seal(
+                data_key, key_id, aad=patient_service.IDENTITY_AAD, binding=f"patient:{patient_id}",
+                payload=identity.model_dump_json().encode()), created_by=registrar.id))
+            session.flush()
+            session.add(PatientKey(key_id=key_id, patient_id=patient_id, kek_id=kek_id, wrapped=wrapped))
+        return patient_id
+
+    return commit_late
+
+
+def test_a_data_key_wrapped_with_the_old_kek_and_committed_after_rotation_survives_a_restart(
+    deployment, capsys,
+):
+    settings = deployment.settings
+    server = live.open_keyring(settings)
+    old_kek = server.current_kek_id
+    commit_late = _register_with_a_data_key_wrapped_now(settings, server, "遅延 登録")
+
+    code, out, err = live.run_cli(capsys, "keys", "rotate")
+    assert code == 0 and "rewrapped 20 data keys" in out, err
+    late = commit_late()
+
+    assert _kek_usage(settings)[old_kek] == 1, "the late row is under the retired KEK"
+    assert "遅延 登録" in _names_read_by_a_fresh_process(settings).values(), "readable after a restart"
+    code, out, _ = live.run_cli(capsys, "keys", "status")
+    assert code == 0 and "ERROR" not in out and f"  {old_kek}: wraps 1 data keys (retired " in out
+
+    code, out, _ = live.run_cli(capsys, "keys", "prune")
+    assert (code, out) == (0, "rewrapped 1 data keys; removed 0 retired KEK(s); kept 1 (in use, or retired "
+                              "less than 24 h ago)\n")
+    assert old_kek in keyfile.load(deployment.key_file).keks, "inside the grace period the retired KEK stays"
+    code, out, _ = live.run_cli(capsys, "keys", "prune", "--grace-hours", "0")
+    assert (code, out) == (0, "rewrapped 0 data keys; removed 1 retired KEK(s)\n")
+    new_kek = keyfile.load(deployment.key_file).current_kek
+    assert _kek_usage(settings) == {new_kek: 21}
+    assert _names_read_by_a_fresh_process(settings)[late] == "遅延 登録"
 
 
 def test_servers_started_before_rotation_keep_reading_every_record(deployment, capsys):
@@ -257,7 +319,7 @@ def test_rotation_under_concurrent_reads_has_zero_read_errors(deployment, capsys
     during = [r for r in reads for began, ended in windows if r.started < ended and r.ended > began]
     assert during, "some reads must have been in flight while a rotation ran"
     key_file = keyfile.load(deployment.key_file)
-    assert list(key_file.keks) == [key_file.current_kek]
+    assert len(key_file.keks) == 3 and set(key_file.retired) == set(key_file.keks) - {key_file.current_kek}
     assert app.state.keyring.current_kek_id == key_file.current_kek
 
 

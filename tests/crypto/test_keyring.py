@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from datetime import timedelta
 
 import pytest
 
@@ -12,7 +13,7 @@ from renkei.app import create_app
 from renkei.config import Settings
 from renkei.crypto import keyfile
 from renkei.crypto.aead import DecryptionError
-from renkei.crypto.keyring import Keyring, ensure_dev_keyfile, retire_keks, rotate_kek
+from renkei.crypto.keyring import Keyring, ensure_dev_keyfile, prune_keks, rotate_kek
 
 OWNER = "3f2b9c1e-8a4d-4f6b-9e21-7c5d0a1b2c3d"
 
@@ -65,6 +66,8 @@ def _write(path, **changes) -> None:
     ({"keks": {"kek-short": "AAAA"}, "current_kek": "kek-short"}, "every KEK must be 256 bits"),
     ({"index_key": "not base64!"}, "malformed key file"),
     ({"audit_key": None}, "malformed key file"),
+    ({"retired": {"kek-unknown": "2026-01-01T00:00:00+00:00"}}, "retired KEKs must be in the file"),
+    ({"retired": {"kek-x": "yesterday"}}, "malformed key file"),
 ])
 def test_malformed_key_file_is_refused_rather_than_half_loaded(tmp_path, changes, message):
     path = tmp_path / "keys.json"
@@ -108,7 +111,6 @@ def test_wrapping_after_another_process_rotated_uses_the_new_kek(tmp_path):
     ring = _ring(tmp_path)
     old_kek = ring.current_kek_id
     new_kek, _ = rotate_kek(ring.path)
-    retire_keks(ring.path, keep=set())
     kek_id, wrapped = ring.wrap(Keyring.new_data_key(), owner=OWNER, key_id="dk-2")
     assert kek_id == new_kek != old_kek
     assert Keyring.open(ring.path).unwrap(kek_id, wrapped, owner=OWNER, key_id="dk-2")
@@ -121,12 +123,36 @@ def test_read_that_began_before_a_rotation_finished_still_unwraps_with_the_retir
     data_key = Keyring.new_data_key()
     old_kek, wrapped_old = ring.wrap(data_key, owner=OWNER, key_id="dk-3")
     new_kek, _ = rotate_kek(ring.path)
-    retire_keks(ring.path, keep=set())
+    prune_keks(ring.path, in_use=set(), grace=timedelta(0))
     ring.reload()
     assert ring.kek_ids == [new_kek]
     assert ring.unwrap(old_kek, wrapped_old, owner=OWNER, key_id="dk-3") == data_key
     with pytest.raises(DecryptionError, match="not in the key file"):
         Keyring.open(ring.path).unwrap(old_kek, wrapped_old, owner=OWNER, key_id="dk-3")
+
+
+def test_rotation_keeps_the_old_kek_retired_for_unwrapping_and_never_wraps_with_it(tmp_path):
+    ring = _ring(tmp_path)
+    data_key = Keyring.new_data_key()
+    old_kek, wrapped_old = ring.wrap(data_key, owner=OWNER, key_id="dk-5")
+    new_kek, _ = rotate_kek(ring.path)
+    restarted = Keyring.open(ring.path)
+    assert restarted.kek_ids == [old_kek, new_kek] and list(restarted.retired_keks) == [old_kek]
+    assert restarted.unwrap(old_kek, wrapped_old, owner=OWNER, key_id="dk-5") == data_key
+    assert {restarted.wrap(data_key, owner=OWNER, key_id=f"dk-{i}")[0] for i in range(5)} == {new_kek}
+    assert ring.wrap(data_key, owner=OWNER, key_id="dk-6")[0] == new_kek, "a running server sees the new file"
+
+
+def test_pruning_keeps_retired_keks_in_use_or_inside_the_grace_period(tmp_path):
+    ring = _ring(tmp_path)
+    first = ring.current_kek_id
+    second, _ = rotate_kek(ring.path)
+    rotate_kek(ring.path)
+    assert prune_keks(ring.path, in_use=set(), grace=timedelta(hours=1)) == ([], [first, second])
+    assert prune_keks(ring.path, in_use={second}, grace=timedelta(0)) == ([first], [second])
+    assert prune_keks(ring.path, in_use=set(), grace=timedelta(0)) == ([second], [])
+    material = keyfile.load(ring.path)
+    assert list(material.keks) == [material.current_kek] and material.retired == {}
 
 
 @pytest.mark.parametrize("position", [0, 11, 12, 30, -1])

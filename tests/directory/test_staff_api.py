@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -10,7 +12,7 @@ from renkei.auth.models import AuthSession
 from renkei.directory import service as directory_service
 from renkei.directory.models import User
 from tests.directory.support import api_login, bearer, browser_sign_in
-from tests.factories import PASSWORD, auth_headers, make_user
+from tests.factories import PASSWORD, auth_headers, enrol_totp, make_user
 
 NEW_PASSWORD = "ひまわり畑を歩く午後の風2026"
 
@@ -292,6 +294,49 @@ def test_reset_2fa_clears_the_authenticator_and_signs_the_person_out(client, db,
     assert again.status_code == 200, again.text
     blocked = client.get(f"/api/v1/organisations/{world.clinic.id}/staff", headers=bearer(again.json()))
     assert blocked.status_code == 403
+    # Enrolling again takes the one-time code the resetting admin was shown, not the password alone.
+    code = r.json()["enrolment_code"]
+    assert re.fullmatch(r"\d{4}-\d{4}", code) and r.json()["enrolment_code_expires_at"]
+    enrol = "/api/v1/auth/totp/enrol"
+    assert client.post(enrol, headers=bearer(again.json())).status_code == 422
+    assert client.post(enrol, headers=bearer(again.json()), json={"enrolment_code": code}).status_code == 200
+
+
+def test_staff_list_and_reads_never_show_an_enrolment_code(client, db, keyring, admin, world):
+    other_admin = make_user(db, world.clinic, profession="nurse", role="org_admin", keyring=keyring)
+    code = client.post(f"/api/v1/staff/{other_admin.id}/reset-2fa", headers=admin).json()["enrolment_code"]
+    listed = client.get(f"/api/v1/organisations/{world.clinic.id}/staff", headers=admin)
+    one = client.get(f"/api/v1/staff/{other_admin.id}", headers=admin)
+    for r in (listed, one):
+        assert r.status_code == 200 and code not in r.text and "enrolment_code" not in r.text
+
+
+@pytest.mark.parametrize(("role", "gets_code"), [("org_admin", True), ("member", False)])
+def test_a_new_account_gets_an_enrolment_code_only_where_two_factor_will_be_required(
+    client, admin, world, role, gets_code,
+):
+    r = client.post(f"/api/v1/organisations/{world.clinic.id}/staff", json=new_staff(role=role),
+                    headers=admin)
+    assert r.status_code == 201, r.text
+    assert (r.json()["enrolment_code"] is not None) is gets_code
+
+
+def test_a_new_enrolment_code_replaces_the_old_one_and_is_refused_once_enrolled(
+    client, db, keyring, admin, world,
+):
+    member = world.physician
+    first = client.post(f"/api/v1/staff/{member.id}/enrolment-code", headers=admin)
+    second = client.post(f"/api/v1/staff/{member.id}/enrolment-code", headers=admin)
+    assert first.status_code == second.status_code == 200
+    db.refresh(member)
+    assert member.totp_enrolment_digest is not None
+    enrol_totp(db, keyring, member)
+    again = client.post(f"/api/v1/staff/{member.id}/enrolment-code", headers=admin)
+    assert again.status_code == 409
+    own = client.post(f"/api/v1/staff/{world.clinic_admin.id}/enrolment-code", headers=admin)
+    assert own.status_code == 403
+    outsider = client.post(f"/api/v1/staff/{world.nurse.id}/enrolment-code", headers=admin)
+    assert outsider.status_code == 404
 
 
 def test_staff_endpoints_need_a_signed_in_admin(client, world):

@@ -43,8 +43,8 @@ def test_staff_page_lists_my_staff_with_state_and_nothing_of_other_organisations
     assert world.nurse.name not in html and world.nurse.email not in html
     assert "設定済み" in html and "未設定" in html
     assert "医師" in html and "事業所管理者" in html
-    assert html.count(f'action="/admin/staff/{world.physician.id}/disable"') == 1
-    assert f'action="/admin/staff/{world.clinic_admin.id}/disable"' not in html
+    assert html.count(f'href="/admin/staff/{world.physician.id}/disable"') == 1
+    assert f'/admin/staff/{world.clinic_admin.id}/disable' not in html
 
 
 def test_staff_pages_label_every_field_and_keep_tables_inside_a_scroll_wrapper(browser, world):
@@ -171,14 +171,23 @@ def test_edit_page_of_another_organisations_staff_is_404_without_their_data(brow
     assert world.nurse.name not in r.text and world.nurse.email not in r.text
 
 
-def test_disable_button_signs_the_person_out_and_enable_lets_them_back(browser, app, db, world):
+def test_disable_asks_for_confirmation_then_signs_the_person_out_and_enable_lets_them_back(
+    browser, app, db, world,
+):
     with TestClient(app, base_url="http://testserver") as doctor:
         browser_sign_in(doctor, db, world.physician)
         assert doctor.get("/patients", follow_redirects=False).status_code == 200
 
-        csrf = csrf_of(browser.get("/admin/staff").text)
-        r = browser.post(f"/admin/staff/{world.physician.id}/disable", data={"csrf_token": csrf},
-                         follow_redirects=False)
+        confirm = browser.get(f"/admin/staff/{world.physician.id}/disable")
+        assert confirm.status_code == 200
+        assert "アカウントを無効にしますか" in confirm.text and world.physician.email in confirm.text
+        assert 'name="confirm" value="yes"' in confirm.text
+        assert f'href="/admin/staff/{world.physician.id}"' in confirm.text, "a way back without disabling"
+        db.refresh(world.physician)
+        assert world.physician.active is True, "opening the confirmation changes nothing"
+        csrf = csrf_of(confirm.text)
+        r = browser.post(f"/admin/staff/{world.physician.id}/disable",
+                         data={"csrf_token": csrf, "confirm": "yes"}, follow_redirects=False)
         assert r.status_code == 303
         db.refresh(world.physician)
         assert world.physician.active is False
@@ -199,23 +208,79 @@ def test_disable_button_signs_the_person_out_and_enable_lets_them_back(browser, 
         assert doctor.get("/patients", follow_redirects=False).status_code == 200
 
 
+@pytest.mark.parametrize("action", ["disable", "reset-2fa"])
+def test_a_one_tap_post_without_confirmation_only_opens_the_confirmation_page(browser, db, world, action):
+    csrf = csrf_of(browser.get("/admin/staff").text)
+    r = browser.post(f"/admin/staff/{world.physician.id}/{action}", data={"csrf_token": csrf},
+                     follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/admin/staff/{world.physician.id}/{action}"
+    db.refresh(world.physician)
+    assert world.physician.active is True
+
+
 def test_disable_button_without_csrf_token_changes_nothing(browser, db, world):
-    r = browser.post(f"/admin/staff/{world.physician.id}/disable", follow_redirects=False)
+    r = browser.post(f"/admin/staff/{world.physician.id}/disable", data={"confirm": "yes"},
+                     follow_redirects=False)
     assert r.status_code == 403
     db.refresh(world.physician)
     assert world.physician.active is True
 
 
-def test_reset_2fa_button_clears_the_authenticator(browser, db, keyring, world):
+def test_reset_2fa_asks_first_then_shows_an_enrolment_code_that_lets_the_person_enrol_again(
+    browser, app, db, keyring, world,
+):
     deputy = make_user(db, world.clinic, profession="nurse", role="org_admin", name="副 管理者", keyring=keyring)
     page = browser.get(f"/admin/staff/{deputy.id}")
-    assert f'action="/admin/staff/{deputy.id}/reset-2fa"' in page.text
-    r = browser.post(f"/admin/staff/{deputy.id}/reset-2fa", data={"csrf_token": csrf_of(page.text)},
-                     follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == f"/admin/staff/{deputy.id}"
+    assert f'href="/admin/staff/{deputy.id}/reset-2fa"' in page.text
+    assert f'action="/admin/staff/{deputy.id}/reset-2fa"' not in page.text, "no one-tap reset"
+    confirm = browser.get(f"/admin/staff/{deputy.id}/reset-2fa")
+    assert "二要素認証をリセットしますか" in confirm.text
+    r = browser.post(f"/admin/staff/{deputy.id}/reset-2fa", data={"csrf_token": csrf_of(confirm.text),
+                                                                  "confirm": "yes"})
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    code = re.search(r'<strong id="enrolment-code">(\d{4}-\d{4})</strong>', r.text).group(1)
     db.refresh(deputy)
     assert deputy.totp_enabled is False and deputy.totp_secret is None
-    assert "reset-2fa" not in browser.get(f"/admin/staff/{deputy.id}").text
+    assert code.replace("-", "") not in (deputy.totp_enrolment_digest or ""), "only a keyed digest is stored"
+    assert code not in browser.get(f"/admin/staff/{deputy.id}").text, "shown once"
+
+    with TestClient(app, base_url="http://testserver") as person:
+        form = person.get("/login")
+        r = person.post("/login", data={"email": deputy.email, "password": PASSWORD, "otp": "",
+                                         "csrf_token": csrf_of(form.text)}, follow_redirects=False)
+        assert r.headers["location"] == "/account/2fa"
+        setup = person.get("/account/2fa")
+        started = person.post("/account/2fa/start",
+                              data={"csrf_token": csrf_of(setup.text), "enrolment_code": code})
+        assert started.status_code == 200 and 'id="totp-secret"' in started.text
+
+
+def test_adding_an_administrator_shows_their_enrolment_code_once(browser, db, world):
+    page = browser.get("/admin/staff")
+    r = browser.post("/admin/staff", data={**add_form(role="org_admin"), "csrf_token": csrf_of(page.text)},
+                     follow_redirects=False)
+    assert r.status_code == 200
+    assert "薬剤 三郎さんを追加しました" in r.text
+    code = re.search(r'<strong id="enrolment-code">(\d{4}-\d{4})</strong>', r.text).group(1)
+    user = db.scalars(select(User).where(User.email == "saburo@midori.example")).one()
+    assert user.role == "org_admin" and user.totp_enrolment_digest is not None
+    assert code not in browser.get("/admin/staff").text
+
+
+def test_an_enrolment_code_can_be_issued_again_for_someone_not_yet_enrolled(browser, db, world):
+    page = browser.get(f"/admin/staff/{world.physician.id}")
+    assert f'action="/admin/staff/{world.physician.id}/enrolment-code"' in page.text
+    first = browser.post(f"/admin/staff/{world.physician.id}/enrolment-code",
+                         data={"csrf_token": csrf_of(page.text)})
+    second = browser.post(f"/admin/staff/{world.physician.id}/enrolment-code",
+                          data={"csrf_token": csrf_of(page.text)})
+    assert first.status_code == second.status_code == 200
+    assert "以前のコードは使えません" in second.text
+    db.refresh(world.physician)
+    digest = world.physician.totp_enrolment_digest
+    assert digest is not None
+    enrolled = browser.get(f"/admin/staff/{world.clinic_admin.id}")
+    assert "enrolment-code" not in enrolled.text, "not offered for one's own or an enrolled account"
 
 
 def test_region_admin_account_is_read_only_for_an_org_admin(browser, db, keyring, world):
@@ -225,7 +290,9 @@ def test_region_admin_account_is_read_only_for_an_org_admin(browser, db, keyring
     page = browser.get(f"/admin/staff/{region.id}")
     assert page.status_code == 200
     assert 'name="role"' not in page.text and "reset-2fa" not in page.text
-    r = browser.post(f"/admin/staff/{region.id}/disable", data={"csrf_token": csrf_of(page.text)})
+    assert browser.get(f"/admin/staff/{region.id}/disable").status_code == 403
+    r = browser.post(f"/admin/staff/{region.id}/disable",
+                     data={"csrf_token": csrf_of(page.text), "confirm": "yes"})
     assert r.status_code == 403
     db.refresh(region)
     assert region.active is True
@@ -256,6 +323,10 @@ def test_every_text_key_used_by_staff_templates_exists_in_both_languages():
         used |= set(re.findall(r"""\bt\(\s*["']([a-z0-9_]+)["']\s*[,)]""", path.read_text("utf-8")))
     # Profession and role labels are looked up by value ("profession_" ~ p), so list them from the enums.
     used |= {f"profession_{p.value}" for p in Profession} | {f"role_{r.value}" for r in Role}
+    # Confirmation and enrolment-code pages look their texts up by action and by event.
+    used |= {f"staff_confirm_{action}{part}" for action in ("disable", "reset-2fa")
+             for part in ("", "_title", "_button")}
+    used |= {f"staff_code_{event}" for event in ("added", "reset", "issued")}
     assert {"staff", "add_staff", "staff_edit", "reset_2fa"} <= used
     for lang in ("ja", "en"):
         catalogue = json.loads((LOCALES_DIR / f"{lang}.json").read_text("utf-8"))

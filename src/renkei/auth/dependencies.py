@@ -27,7 +27,7 @@ _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # Matched exactly: a prefix would open every future route below it.
 ENROLMENT_PATHS = frozenset({
     "/api/v1/me", "/api/v1/auth/logout", "/api/v1/auth/totp/enrol", "/api/v1/auth/totp/confirm",
-    "/account/2fa", "/logout",
+    "/account/2fa", "/account/2fa/start", "/logout",
 })
 
 

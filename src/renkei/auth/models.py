@@ -46,5 +46,5 @@ class LoginThrottle(SQLModel, table=True):
 
     key: str = Field(sa_column=Column(String(80), primary_key=True))
     failures: int = 0
-    window_start: datetime = Field(sa_column=utc_column())
+    window_start: datetime = Field(sa_column=utc_column(index=True))
     locked_until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))

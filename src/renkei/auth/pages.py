@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from renkei.auth import service
+from renkei.access.exceptions import FormRejected
+from renkei.auth import enrolment, service
 from renkei.auth.dependencies import (
     SESSION_COOKIE,
     ActorDep,
@@ -20,13 +22,15 @@ from renkei.auth.dependencies import (
 )
 from renkei.config import Settings
 from renkei.db.session import SessionDep
-from renkei.errors import DomainError, Forbidden, InvalidInput
+from renkei.errors import DomainError, FieldProblem, Forbidden, InvalidInput
+from renkei.printing import qr
 from renkei.web.pages import page_context
 from renkei.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF_COOKIE = "renkei_login_csrf"
 TOTP_SETUP_PATH = "/account/2fa"
+TOTP_START_PATH = "/account/2fa/start"
 
 
 @router.get("/")
@@ -108,30 +112,48 @@ def logout(actor: ActorDep, session: SessionDep, settings: SettingsDep) -> Respo
     return response
 
 
-def _totp_page(request: Request, session: SessionDep, actor: ActorDep, keyring: KeyringDep, *,
-               error: str | None = None, status: int = 200) -> Response:
-    setup = service.totp_setup(session, keyring=keyring, user_id=actor.user_id)
-    ctx = page_context(request, session, actor, enabled=setup.enabled, secret=setup.secret,
-                       otpauth_uri=setup.otpauth_uri, error=error)
+def _totp_page(request: Request, session: SessionDep, actor: ActorDep, settings: Settings, *, mode: str,
+               problems: Sequence[FieldProblem] = (), status: int = 200, **extra: object) -> Response:
+    state = enrolment.totp_status(session, settings=settings, user_id=actor.user_id)
+    ctx = page_context(request, session, actor, mode="enabled" if state.enabled else mode,
+                       needs_code=state.needs_code, errors={p.path: p for p in problems}, **extra)
     return render(request, "account_2fa.html", ctx, status_code=status)
 
 
 @router.get(TOTP_SETUP_PATH)
-def totp_setup_page(request: Request, actor: ActorDep, session: SessionDep, keyring: KeyringDep) -> Response:
-    """Two-factor setup: the secret and otpauth URI to type into an authenticator app, and a code field."""
-    return _totp_page(request, session, actor, keyring)
+def totp_setup_page(request: Request, actor: ActorDep, session: SessionDep,
+                    settings: SettingsDep) -> Response:
+    """Two-factor status, or the button (and enrolment-code field) that starts setting it up. Reads only."""
+    return _totp_page(request, session, actor, settings, mode="start")
+
+
+@router.post(TOTP_START_PATH)
+def totp_setup_start(
+    request: Request, actor: ActorDep, session: SessionDep, settings: SettingsDep, keyring: KeyringDep,
+    enrolment_code: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """Make a new secret and show it once, as a QR code and as text, with the field for the first code."""
+    try:
+        secret, uri = enrolment.begin_totp_enrolment(session, settings=settings, keyring=keyring,
+                                                      user_id=actor.user_id, enrolment_code=enrolment_code)
+    except InvalidInput as exc:
+        # Raised, not returned: the wrong code must still count towards the account's lockout.
+        raise FormRejected(_totp_page(request, session, actor, settings, mode="start", problems=exc.fields,
+                                      status=422)) from exc
+    return _totp_page(request, session, actor, settings, mode="scan", secret=secret, otpauth_uri=uri,
+                      qr=qr.svg_data_uri(uri))
 
 
 @router.post(TOTP_SETUP_PATH)
 def totp_setup_confirm(
-    request: Request, actor: ActorDep, session: SessionDep, keyring: KeyringDep,
+    request: Request, actor: ActorDep, session: SessionDep, settings: SettingsDep, keyring: KeyringDep,
     code: Annotated[str, Form(max_length=10)],
 ) -> Response:
-    """Confirm the authenticator with its first code; wrong codes re-render the page."""
+    """Confirm the authenticator with its first code. A wrong code asks again without showing the secret."""
     try:
-        service.confirm_totp_enrolment(session, keyring=keyring, user_id=actor.user_id, code=code)
-    except InvalidInput:
-        return _totp_page(request, session, actor, keyring, error="totp_code_incorrect", status=422)
+        enrolment.confirm_totp_enrolment(session, keyring=keyring, user_id=actor.user_id, code=code)
+    except InvalidInput as exc:
+        return _totp_page(request, session, actor, settings, mode="retry", problems=exc.fields, status=422)
     return RedirectResponse("/patients", status_code=303)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
-from renkei.auth import passwords, service
+from renkei.auth import enrolment, passwords, service
 from renkei.auth.dependencies import ActorDep, KeyringDep, SettingsDep, client_ip
 from renkei.auth.schemas import (
     LoginIn,
@@ -14,6 +14,7 @@ from renkei.auth.schemas import (
     RefreshIn,
     TokensOut,
     TotpCodeIn,
+    TotpEnrolIn,
     TotpEnrolOut,
 )
 from renkei.db.session import SessionDep
@@ -55,16 +56,20 @@ def me(actor: ActorDep, session: SessionDep, settings: SettingsDep):
 
 
 @router.post("/auth/totp/enrol", response_model=TotpEnrolOut, summary="Start TOTP enrolment")
-def totp_enrol(actor: ActorDep, session: SessionDep, keyring: KeyringDep):
-    """Create a new TOTP secret for the authenticator app; confirm it with a code."""
-    secret, uri = service.begin_totp_enrolment(session, keyring=keyring, user_id=actor.user_id)
+def totp_enrol(actor: ActorDep, session: SessionDep, settings: SettingsDep, keyring: KeyringDep,
+               body: TotpEnrolIn | None = None):
+    """Create a new TOTP secret for the authenticator app (shown only here); confirm it with a code. Where
+    two-factor sign-in is required, this takes the enrolment code an administrator handed over."""
+    secret, uri = enrolment.begin_totp_enrolment(
+        session, settings=settings, keyring=keyring, user_id=actor.user_id,
+        enrolment_code=body.enrolment_code if body else None)
     return TotpEnrolOut(secret=secret, otpauth_uri=uri)
 
 
 @router.post("/auth/totp/confirm", status_code=status.HTTP_204_NO_CONTENT, summary="Confirm TOTP enrolment")
 def totp_confirm(body: TotpCodeIn, actor: ActorDep, session: SessionDep, keyring: KeyringDep) -> None:
     """Enable two-factor sign-in once the first code checks out."""
-    service.confirm_totp_enrolment(session, keyring=keyring, user_id=actor.user_id, code=body.code)
+    enrolment.confirm_totp_enrolment(session, keyring=keyring, user_id=actor.user_id, code=body.code)
 
 
 @router.post("/auth/totp/disable", status_code=status.HTTP_204_NO_CONTENT, summary="Turn TOTP off")

@@ -38,6 +38,11 @@ class MeOut(ResponseModel):
     totp_required: bool
 
 
+class TotpEnrolIn(StrictModel):
+    enrolment_code: str | None = Field(
+        default=None, max_length=20, description="The one-time code an administrator handed over (1234-5678)")
+
+
 class TotpEnrolOut(ResponseModel):
     secret: str
     otpauth_uri: str

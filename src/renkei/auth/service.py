@@ -1,20 +1,19 @@
-"""Sign-in, sessions, refresh-token rotation, throttling and TOTP enrolment."""
+"""Sign-in, sessions, refresh-token rotation and TOTP checks (see also `throttle` and `enrolment`)."""
 
 from __future__ import annotations
 
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import NoReturn
-from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from renkei.auth import passwords, tokens, totp
-from renkei.auth.models import AuthSession, LoginThrottle, RefreshToken
+from renkei.auth import passwords, throttle, tokens, totp
+from renkei.auth.models import AuthSession, RefreshToken
 from renkei.config import Settings
 from renkei.crypto.keyring import Keyring
 from renkei.db.session import after_rollback
@@ -22,12 +21,9 @@ from renkei.db.types import utcnow
 from renkei.directory.models import Role, User
 from renkei.errors import (
     FieldProblem,
-    Forbidden,
     InvalidCredentials,
-    InvalidInput,
     NotAuthenticated,
     OtpRequired,
-    TooManyAttempts,
 )
 
 
@@ -54,13 +50,6 @@ class Actor:
 
 
 @dataclass(frozen=True)
-class TotpSetup:
-    enabled: bool
-    secret: str | None = None
-    otpauth_uri: str | None = None
-
-
-@dataclass(frozen=True)
 class IssuedTokens:
     access_token: str
     refresh_token: str
@@ -77,127 +66,6 @@ def _needs_totp(settings: Settings, role: str, totp_enabled: bool) -> bool:
     return totp_enabled or settings.require_2fa == "all" or is_admin
 
 
-# -- throttling ----------------------------------------------------------------------------
-
-# An account's failures are remembered for a day so that each further run of failures locks it for longer.
-ACCOUNT_MEMORY = timedelta(days=1)
-MAX_LOCKOUT = timedelta(days=1)
-
-
-def _account_key(keyring: Keyring, email: str) -> str:
-    # Keyed digests: the table never holds an email address or client address in clear. Unknown addresses get
-    # a counter too, so a lockout tells nothing about whether an account exists.
-    return "acct:" + keyring.blind_index("login-email", email.strip().lower())[:40]
-
-
-def _ip_key(keyring: Keyring, client_ip: str) -> str:
-    return "ip:" + keyring.blind_index("login-ip", client_ip)[:40]
-
-
-def _retry_after(until: datetime, now: datetime) -> dict[str, str]:
-    return {"Retry-After": str(int((until - now).total_seconds()) + 1)}
-
-
-def _check_throttle(
-    session: Session, settings: Settings, now: datetime, *, account_key: str, ip_key: str | None = None
-) -> None:
-    keys = [account_key] if ip_key is None else [account_key, ip_key]
-    rows = {r.key: r for r in session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys)))}
-    acct = rows.get(account_key)
-    if acct and acct.locked_until and acct.locked_until > now:
-        raise TooManyAttempts(headers=_retry_after(acct.locked_until, now))
-    ip = rows.get(ip_key) if ip_key else None
-    window_end = ip.window_start + timedelta(minutes=settings.login_ip_window_minutes) if ip else now
-    if ip and window_end > now and ip.failures >= settings.login_ip_max_attempts:
-        raise TooManyAttempts(headers=_retry_after(window_end, now))
-
-
-def _record_failure(
-    session: Session, settings: Settings, now: datetime, *, account_key: str, ip_key: str | None = None
-) -> None:
-    """Count a failed attempt; runs after the request's rollback, maybe concurrently with other attempts."""
-    keys = sorted([account_key] if ip_key is None else [account_key, ip_key])
-    for key in keys:
-        _ensure_throttle_row(session, key, now)
-    # Row locks (PostgreSQL; SQLite serialises writers already) so that parallel guesses cannot lose counts.
-    rows = session.scalars(
-        select(LoginThrottle).where(LoginThrottle.key.in_(keys)).order_by(LoginThrottle.key)
-        .with_for_update().execution_options(populate_existing=True)
-    )
-    for row in rows:
-        if row.key == account_key:
-            _count_account_failure(settings, row, now)
-        else:
-            _count_ip_failure(settings, row, now)
-    session.flush()
-
-
-def _ensure_throttle_row(session: Session, key: str, now: datetime) -> None:
-    if session.get(LoginThrottle, key) is not None:
-        return
-    try:
-        with session.begin_nested():
-            session.add(LoginThrottle(key=key, failures=0, window_start=now))
-    except IntegrityError:
-        pass  # a concurrent attempt created it first
-
-
-def _count_account_failure(settings: Settings, row: LoginThrottle, now: datetime) -> None:
-    locked = row.locked_until is not None and row.locked_until > now
-    if not locked and row.window_start + ACCOUNT_MEMORY <= now:
-        row.failures, row.window_start, row.locked_until = 0, now, None
-    row.failures += 1
-    if row.failures % settings.login_max_failures == 0:
-        # Every further run of failures doubles the lockout, capped at a day.
-        strikes = min(row.failures // settings.login_max_failures, 20)
-        lockout = timedelta(minutes=settings.login_lockout_minutes) * 2 ** (strikes - 1)
-        row.locked_until = now + min(lockout, MAX_LOCKOUT)
-
-
-def _count_ip_failure(settings: Settings, row: LoginThrottle, now: datetime) -> None:
-    if row.window_start + timedelta(minutes=settings.login_ip_window_minutes) <= now:
-        row.failures, row.window_start = 0, now
-    row.failures += 1
-
-
-def _clear_account_failures(session: Session, account_key: str, now: datetime) -> None:
-    row = session.get(LoginThrottle, account_key)
-    if row is not None:
-        row.failures, row.window_start, row.locked_until = 0, now, None
-
-
-def throttle_key(keyring: Keyring, kind: str, value: str) -> str:
-    """A counter key for `count_use` that does not hold the value (a client address) in clear."""
-    return f"{kind}:" + keyring.blind_index(f"throttle-{kind}", value)[:40]
-
-
-def count_use(session: Session, *, limits: dict[str, int], window: timedelta) -> None:
-    """Count one use of a rate-limited action under each key; 429 once a key has had its limit in the window.
-
-    Every use counts, successful or not (an exact lookup that finds nobody is still one guess). The counters
-    are locked while they are read so that parallel requests cannot all slip under the limit.
-    """
-    now = utcnow()
-    keys = sorted(limits)
-    for key in keys:
-        _ensure_throttle_row(session, key, now)
-    rows = session.scalars(
-        select(LoginThrottle).where(LoginThrottle.key.in_(keys)).order_by(LoginThrottle.key)
-        .with_for_update().execution_options(populate_existing=True)
-    )
-    blocked_until: datetime | None = None
-    for row in rows:
-        if row.window_start + window <= now:
-            row.failures, row.window_start = 0, now
-        if row.failures >= limits[row.key]:
-            window_end = row.window_start + window
-            blocked_until = max(blocked_until or window_end, window_end)
-        row.failures += 1
-    session.flush()
-    if blocked_until is not None:
-        raise TooManyAttempts(headers=_retry_after(blocked_until, now))
-
-
 # -- sign-in -------------------------------------------------------------------------------
 
 
@@ -207,23 +75,24 @@ def authenticate(
 ) -> User:
     """Check credentials (and TOTP); failures are counted even though the request fails."""
     now = utcnow()
-    keys = {"account_key": _account_key(keyring, email), "ip_key": _ip_key(keyring, client_ip)}
-    _check_throttle(session, settings, now, **keys)
+    keys = {"account_key": throttle.account_key(keyring, email),
+            "ip_key": throttle.ip_key(keyring, client_ip)}
+    throttle.check(session, settings, now, **keys)
     user = session.scalars(select(User).where(User.email == email.strip().lower())).first()
     ok, new_hash = passwords.verify(password, user.password_hash if user else None)
     if not ok or user is None or not user.active:
-        after_rollback(session, lambda s: _record_failure(s, settings, now, **keys))
+        after_rollback(session, lambda s: throttle.record_failure(s, settings, now, **keys))
         raise InvalidCredentials()
     if user.totp_enabled:
         if not otp:
             raise OtpRequired()
-        step = totp.accept(_totp_secret(keyring, user), otp, user.totp_last_step)
+        step = totp.accept(totp_secret(keyring, user), otp, user.totp_last_step)
         if step is None or not _spend_totp_step(session, user, step):
-            after_rollback(session, lambda s: _record_failure(s, settings, now, **keys))
+            after_rollback(session, lambda s: throttle.record_failure(s, settings, now, **keys))
             raise InvalidCredentials("The one-time code is incorrect or already used")
     if new_hash:
         user.password_hash = new_hash
-    _clear_account_failures(session, keys["account_key"], now)
+    throttle.clear_account_failures(session, keys["account_key"], now)
     session.flush()
     return user
 
@@ -240,17 +109,18 @@ def reauthenticate(
     user = session.get(User, user_id)
     if user is None or not user.active:
         raise NotAuthenticated("Session ended")
-    account_key = _account_key(keyring, user.email)
-    _check_throttle(session, settings, now, account_key=account_key)
+    account_key = throttle.account_key(keyring, user.email)
+    throttle.check(session, settings, now, account_key=account_key)
     ok, new_hash = passwords.verify(password, user.password_hash)
     if not ok:
-        after_rollback(session, lambda s: _record_failure(s, settings, now, account_key=account_key))
+        after_rollback(session, lambda s: throttle.record_failure(s, settings, now, account_key=account_key))
         raise InvalidCredentials("The password is incorrect")
     if user.totp_enabled:
-        step = totp.accept(_totp_secret(keyring, user), otp or "", user.totp_last_step)
+        step = totp.accept(totp_secret(keyring, user), otp or "", user.totp_last_step)
         if step is None or not _spend_totp_step(session, user, step):
             if otp:
-                after_rollback(session, lambda s: _record_failure(s, settings, now, account_key=account_key))
+                after_rollback(session,
+                               lambda s: throttle.record_failure(s, settings, now, account_key=account_key))
             raise OtpRequired("A valid one-time code is required")
     if new_hash:
         user.password_hash = new_hash
@@ -432,7 +302,7 @@ def end_cookie_session(session: Session, cookie: str) -> None:
         revoke_session(session, auth.id, reason="replaced")
 
 
-# -- TOTP enrolment ---------------------------------------------------------------------------
+# -- TOTP ----------------------------------------------------------------------------------------
 
 
 def _spend_totp_step(session: Session, user: User, step: int) -> bool:
@@ -451,51 +321,12 @@ def _spend_totp_step(session: Session, user: User, step: int) -> bool:
     return True
 
 
-def _totp_secret(keyring: Keyring, user: User) -> str:
+def totp_secret(keyring: Keyring, user: User) -> str:
+    """The user's TOTP secret (enabled or pending), unsealed."""
     if user.totp_secret is None:
         raise InvalidCredentials()
     sealed = keyring.open_secret(user.totp_secret, aad="user_account.totp_secret", binding=str(user.id))
     return sealed.decode()
-
-
-def begin_totp_enrolment(session: Session, *, keyring: Keyring, user_id: uuid.UUID) -> tuple[str, str]:
-    """Store a new (not yet enabled) secret; returns (secret, otpauth URI) for the authenticator app."""
-    user = session.get(User, user_id)
-    assert user is not None
-    if user.totp_enabled:
-        raise Forbidden("Two-factor authentication is already enabled")
-    secret = totp.new_secret()
-    user.totp_secret = keyring.seal_secret(aad="user_account.totp_secret", binding=str(user.id),
-                                           payload=secret.encode())
-    user.totp_last_step = None
-    session.flush()
-    return secret, totp.provisioning_uri(secret, user.email)
-
-
-def totp_setup(session: Session, *, keyring: Keyring, user_id: uuid.UUID) -> TotpSetup:
-    """The setup page's state: enabled, or the pending secret (started if none, so a reload keeps it)."""
-    user = session.get(User, user_id)
-    assert user is not None
-    if user.totp_enabled:
-        return TotpSetup(enabled=True)
-    if user.totp_secret is None:
-        secret, uri = begin_totp_enrolment(session, keyring=keyring, user_id=user_id)
-    else:
-        secret = _totp_secret(keyring, user)
-        uri = totp.provisioning_uri(secret, user.email)
-    return TotpSetup(enabled=False, secret=secret, otpauth_uri=uri)
-
-
-def confirm_totp_enrolment(session: Session, *, keyring: Keyring, user_id: uuid.UUID, code: str) -> None:
-    user = session.get(User, user_id)
-    assert user is not None
-    if user.totp_secret is None or user.totp_enabled:
-        raise Forbidden("No enrolment in progress")
-    step = totp.accept(_totp_secret(keyring, user), code, None)
-    if step is None:
-        raise InvalidInput(fields=[_otp_problem()])
-    user.totp_enabled, user.totp_last_step = True, step
-    session.flush()
 
 
 def disable_totp(session: Session, *, user: User) -> None:
@@ -504,5 +335,5 @@ def disable_totp(session: Session, *, user: User) -> None:
     session.flush()
 
 
-def _otp_problem() -> FieldProblem:
+def otp_problem() -> FieldProblem:
     return FieldProblem("/code", "確認コードが正しくありません", "The code is incorrect")

@@ -31,6 +31,9 @@ class KeyMaterial:
     secret_key: bytes  # wraps non-patient secrets such as TOTP seeds
     checkpoint_key: bytes  # Ed25519 private key (raw) signing audit checkpoints
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    # KEKs replaced by a rotation (id -> when, ISO 8601): kept to unwrap data keys a server wrapped just
+    # before it saw the rotation, never used to wrap; `renkei keys prune` removes them once nothing uses them.
+    retired: dict[str, str] = field(default_factory=dict)
 
 
 def new_kek_id() -> str:
@@ -62,6 +65,13 @@ def _unb64(s: str) -> bytes:
     return base64.b64decode(s.encode("ascii"), validate=True)
 
 
+def _moment(value: str) -> str:
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError("retirement time without a time zone")
+    return moment.isoformat()
+
+
 def load(path: Path) -> KeyMaterial:
     """Read the key file; refuse a malformed one rather than run with a partial keyring."""
     try:
@@ -78,6 +88,7 @@ def load(path: Path) -> KeyMaterial:
             secret_key=_unb64(raw["secret_key"]),
             checkpoint_key=_unb64(raw["checkpoint_key"]),
             created_at=raw.get("created_at", ""),
+            retired={str(k): _moment(v) for k, v in raw.get("retired", {}).items()},
         )
     except FileNotFoundError as exc:
         raise KeyFileError(f"key file not found: {path}") from exc
@@ -87,6 +98,8 @@ def load(path: Path) -> KeyMaterial:
         raise KeyFileError(f"{path}: current KEK {material.current_kek} is not in the file")
     if any(len(k) != 32 for k in material.keks.values()):
         raise KeyFileError(f"{path}: every KEK must be 256 bits")
+    if material.current_kek in material.retired or not set(material.retired) <= set(material.keks):
+        raise KeyFileError(f"{path}: retired KEKs must be in the file and must not be the current one")
     return material
 
 
@@ -105,6 +118,7 @@ def save(path: Path, material: KeyMaterial) -> None:
             "token_key": _b64(material.token_key),
             "secret_key": _b64(material.secret_key),
             "checkpoint_key": _b64(material.checkpoint_key),
+            "retired": material.retired,
         },
         indent=2,
     )

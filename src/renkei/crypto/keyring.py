@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -44,6 +45,11 @@ class Keyring:
     @property
     def kek_ids(self) -> list[str]:
         return list(self._material.keks)
+
+    @property
+    def retired_keks(self) -> dict[str, str]:
+        """Retired KEK ids (still in the file, for unwrapping only) and when they were retired."""
+        return dict(self._material.retired)
 
     @property
     def token_key(self) -> bytes:
@@ -154,20 +160,36 @@ def ensure_dev_keyfile(path: Path) -> bool:
 
 
 def rotate_kek(path: Path) -> tuple[str, keyfile.KeyMaterial]:
-    """Add a new current KEK to the key file, keeping the old ones until data keys are rewrapped."""
+    """Add a new current KEK to the key file and mark the others retired (kept for unwrapping only).
+
+    A server that wrapped a new patient's data key under the old KEK just before it saw the new file may
+    commit that row after the rotation's last rewrap; the retired KEK still opens it, after any restart,
+    until `prune_keks` removes it.
+    """
     material = keyfile.load(path)
     new_id = keyfile.new_kek_id()
+    now = datetime.now(UTC).isoformat()
+    for kek_id in material.keks:
+        material.retired.setdefault(kek_id, now)
     material.keks[new_id] = os.urandom(32)
     material.current_kek = new_id
     keyfile.save(path, material)
     return new_id, material
 
 
-def retire_keks(path: Path, keep: set[str]) -> list[str]:
-    """Remove KEKs no longer referenced by any wrapped data key."""
+def prune_keks(path: Path, *, in_use: set[str], grace: timedelta) -> tuple[list[str], list[str]]:
+    """Remove retired KEKs that wrap no data key and were retired at least `grace` ago.
+
+    The caller rewraps first, so `in_use` holds only rows committed by writers that started before the
+    rotation; the grace period outlasts any such transaction. Returns (removed, kept) retired KEK ids.
+    """
     material = keyfile.load(path)
-    retired = [k for k in material.keks if k not in keep and k != material.current_kek]
-    for k in retired:
-        del material.keks[k]
-    keyfile.save(path, material)
-    return retired
+    cutoff = datetime.now(UTC) - grace
+    removed = [k for k, when in material.retired.items()
+               if k not in in_use and datetime.fromisoformat(when) <= cutoff]
+    for kek_id in removed:
+        del material.keks[kek_id]
+        del material.retired[kek_id]
+    if removed:
+        keyfile.save(path, material)
+    return removed, list(material.retired)

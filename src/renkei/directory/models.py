@@ -72,6 +72,10 @@ class User(SQLModel, table=True):
     totp_secret: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
     totp_enabled: bool = False
     totp_last_step: int | None = None
+    # A one-time code an administrator handed over in person: where two-factor sign-in is required, enrolling
+    # an authenticator takes it as well as the password (keyed digest; the code itself is never stored).
+    totp_enrolment_digest: str | None = Field(default=None, sa_column=Column(String(64)))
+    totp_enrolment_expires_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
     disabled_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))

@@ -1,4 +1,4 @@
-"""Pages: the organisation admin's staff list, add form and per-person edit page."""
+"""Pages: an organisation admin's staff list and add form, the edit page, confirmations, enrolment codes."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from renkei.auth.dependencies import OrgAdminDep
+from renkei.auth.dependencies import KeyringDep, OrgAdminDep, SettingsDep
+from renkei.auth.enrolment import EnrolmentCode
 from renkei.auth.service import Actor
 from renkei.db.session import SessionDep
 from renkei.directory import service
 from renkei.directory.models import Profession, Role
 from renkei.directory.schemas import StaffIn, StaffOut, StaffPatch
-from renkei.errors import FieldProblem, InvalidInput
+from renkei.errors import FieldProblem, Forbidden, InvalidInput
 from renkei.web.pages import page_context
 from renkei.web.templating import render
 from renkei.web.validation import problems_from_errors
@@ -29,6 +30,7 @@ Kana = Annotated[str, Form(max_length=100)]
 Email = Annotated[str, Form(max_length=254)]
 Choice = Annotated[str, Form(max_length=30)]
 Password = Annotated[str, Form(max_length=1024)]
+Confirm = Annotated[str, Form(max_length=10)]
 
 
 def _roles_for(actor: Actor) -> list[str]:
@@ -78,15 +80,18 @@ def staff_list(request: Request, actor: OrgAdminDep, session: SessionDep) -> Res
 
 @router.post("/admin/staff")
 def staff_add(
-    request: Request, actor: OrgAdminDep, session: SessionDep, name: Name = "", name_kana: Kana = "",
-    email: Email = "", profession: Choice = "", role: Choice = "", password: Password = "",
+    request: Request, actor: OrgAdminDep, session: SessionDep, settings: SettingsDep, keyring: KeyringDep,
+    name: Name = "", name_kana: Kana = "", email: Email = "", profession: Choice = "", role: Choice = "",
+    password: Password = "",
 ) -> Response:
-    """Add a professional; problems are shown next to the fields they concern."""
+    """Add a professional; problems are shown next to the fields they concern. Where two-factor sign-in will
+    be required of them, their one-time enrolment code is shown once."""
     form = {"name": name, "name_kana": name_kana, "email": email, "profession": profession, "role": role}
     try:
         data = StaffIn(name=name, name_kana=name_kana or None, email=email, profession=profession, role=role,
                        password=password)
-        service.create_staff(session, actor=actor, org_id=actor.organisation_id, data=data)
+        staff, code = service.create_staff(session, actor=actor, settings=settings, keyring=keyring,
+                                           org_id=actor.organisation_id, data=data)
     except ValidationError as exc:
         # Report the password policy together with the other fields so the admin fixes everything in one go.
         problems = problems_from_errors(exc.errors())
@@ -95,7 +100,9 @@ def staff_add(
         return _list_page(request, session, actor, form=form, problems=problems, status=422)
     except InvalidInput as exc:
         return _list_page(request, session, actor, form=form, problems=exc.fields, status=422)
-    return _back_to_list()
+    if code is None:
+        return _back_to_list()
+    return _code_page(request, session, actor, staff, code, event="added")
 
 
 @router.get("/admin/staff/{user_id}")
@@ -127,9 +134,40 @@ def staff_save(
     return _back_to_list()
 
 
+def _code_page(request: Request, session: Session, actor: Actor, staff: StaffOut, code: EnrolmentCode, *,
+               event: str) -> Response:
+    # Shown once, in this answer only (no-store): the code is not kept anywhere it could be shown again.
+    ctx = page_context(request, session, actor, member=staff, code=code, event=event)
+    return render(request, "staff_code.html", ctx)
+
+
+def _confirm_page(request: Request, session: Session, actor: Actor, user_id: uuid.UUID,
+                  action: str) -> Response:
+    staff = service.get_staff(session, actor=actor, user_id=user_id)
+    if not service.can_modify(actor, staff) or staff.id == actor.user_id:
+        raise Forbidden("You cannot change this account")
+    ctx = page_context(request, session, actor, member=staff, action=action)
+    return render(request, "staff_confirm.html", ctx)
+
+
+def _confirmed(confirm: str) -> bool:
+    # A tap on the list or edit page opens the confirmation page; only its own button sends confirm=yes.
+    return confirm == "yes"
+
+
+@router.get("/admin/staff/{user_id}/disable")
+def staff_disable_confirm(user_id: uuid.UUID, request: Request, actor: OrgAdminDep,
+                          session: SessionDep) -> Response:
+    """Ask before disabling: the person is signed out everywhere at once."""
+    return _confirm_page(request, session, actor, user_id, "disable")
+
+
 @router.post("/admin/staff/{user_id}/disable")
-def staff_disable(user_id: uuid.UUID, actor: OrgAdminDep, session: SessionDep) -> Response:
-    """Disable an account (its sessions end at once)."""
+def staff_disable(user_id: uuid.UUID, actor: OrgAdminDep, session: SessionDep,
+                  confirm: Confirm = "") -> Response:
+    """Disable an account (its sessions end at once), once confirmed."""
+    if not _confirmed(confirm):
+        return RedirectResponse(f"/admin/staff/{user_id}/disable", status_code=303)
     service.set_active(session, actor=actor, user_id=user_id, active=False)
     return _back_to_list()
 
@@ -141,8 +179,26 @@ def staff_enable(user_id: uuid.UUID, actor: OrgAdminDep, session: SessionDep) ->
     return _back_to_list()
 
 
+@router.get("/admin/staff/{user_id}/reset-2fa")
+def staff_reset_2fa_confirm(user_id: uuid.UUID, request: Request, actor: OrgAdminDep,
+                            session: SessionDep) -> Response:
+    """Ask before clearing someone's authenticator."""
+    return _confirm_page(request, session, actor, user_id, "reset-2fa")
+
+
 @router.post("/admin/staff/{user_id}/reset-2fa")
-def staff_reset_2fa(user_id: uuid.UUID, actor: OrgAdminDep, session: SessionDep) -> Response:
-    """Clear a lost authenticator; the professional enrols again at next sign-in."""
-    service.reset_totp(session, actor=actor, user_id=user_id)
-    return RedirectResponse(f"/admin/staff/{user_id}", status_code=303)
+def staff_reset_2fa(user_id: uuid.UUID, request: Request, actor: OrgAdminDep, session: SessionDep,
+                    keyring: KeyringDep, confirm: Confirm = "") -> Response:
+    """Clear a lost authenticator, once confirmed, and show the enrolment code to hand over in person."""
+    if not _confirmed(confirm):
+        return RedirectResponse(f"/admin/staff/{user_id}/reset-2fa", status_code=303)
+    staff, code = service.reset_totp(session, actor=actor, keyring=keyring, user_id=user_id)
+    return _code_page(request, session, actor, staff, code, event="reset")
+
+
+@router.post("/admin/staff/{user_id}/enrolment-code")
+def staff_enrolment_code(user_id: uuid.UUID, request: Request, actor: OrgAdminDep, session: SessionDep,
+                         keyring: KeyringDep) -> Response:
+    """A new enrolment code for someone not yet enrolled; an earlier code stops working."""
+    staff, code = service.new_enrolment_code(session, actor=actor, keyring=keyring, user_id=user_id)
+    return _code_page(request, session, actor, staff, code, event="issued")

@@ -6,10 +6,18 @@ import uuid
 
 from fastapi import APIRouter, status
 
-from renkei.auth.dependencies import ActorDep, OrgAdminDep
+from renkei.auth.dependencies import ActorDep, KeyringDep, OrgAdminDep, SettingsDep
+from renkei.auth.enrolment import EnrolmentCode
 from renkei.db.session import SessionDep
 from renkei.directory import service
-from renkei.directory.schemas import OrganisationIn, OrganisationOut, StaffIn, StaffOut, StaffPatch
+from renkei.directory.schemas import (
+    OrganisationIn,
+    OrganisationOut,
+    StaffIn,
+    StaffOut,
+    StaffPatch,
+    StaffWithCodeOut,
+)
 
 router = APIRouter(tags=["directory"])
 
@@ -40,11 +48,14 @@ def list_staff(org_id: uuid.UUID, actor: OrgAdminDep, session: SessionDep):
     return service.list_staff(session, actor=actor, org_id=org_id)
 
 
-@router.post("/organisations/{org_id}/staff", response_model=StaffOut, status_code=status.HTTP_201_CREATED,
-             summary="Add a professional")
-def create_staff(org_id: uuid.UUID, body: StaffIn, actor: OrgAdminDep, session: SessionDep):
-    """Create an account with an initial password the professional changes after signing in."""
-    return service.create_staff(session, actor=actor, org_id=org_id, data=body)
+@router.post("/organisations/{org_id}/staff", response_model=StaffWithCodeOut,
+             status_code=status.HTTP_201_CREATED, summary="Add a professional")
+def create_staff(org_id: uuid.UUID, body: StaffIn, actor: OrgAdminDep, session: SessionDep,
+                 settings: SettingsDep, keyring: KeyringDep):
+    """Create an account with an initial password the professional changes after signing in; where two-factor
+    sign-in will be required of them, the answer carries their one-time enrolment code."""
+    return _with_code(*service.create_staff(session, actor=actor, settings=settings, keyring=keyring,
+                                            org_id=org_id, data=body))
 
 
 @router.get("/staff/{user_id}", response_model=StaffOut, summary="One professional")
@@ -71,7 +82,21 @@ def enable_staff(user_id: uuid.UUID, actor: OrgAdminDep, session: SessionDep):
     return service.set_active(session, actor=actor, user_id=user_id, active=True)
 
 
-@router.post("/staff/{user_id}/reset-2fa", response_model=StaffOut, summary="Reset two-factor authentication")
-def reset_2fa(user_id: uuid.UUID, actor: OrgAdminDep, session: SessionDep):
-    """Clear a lost authenticator; the professional enrols again at next sign-in."""
-    return service.reset_totp(session, actor=actor, user_id=user_id)
+@router.post("/staff/{user_id}/reset-2fa", response_model=StaffWithCodeOut,
+             summary="Reset two-factor authentication")
+def reset_2fa(user_id: uuid.UUID, actor: OrgAdminDep, session: SessionDep, keyring: KeyringDep):
+    """Clear a lost authenticator and sign the person out; the answer carries the one-time enrolment code they
+    need, with their password, to enrol again (hand it over in person)."""
+    return _with_code(*service.reset_totp(session, actor=actor, keyring=keyring, user_id=user_id))
+
+
+@router.post("/staff/{user_id}/enrolment-code", response_model=StaffWithCodeOut,
+             summary="Issue a new two-factor enrolment code")
+def new_enrolment_code(user_id: uuid.UUID, actor: OrgAdminDep, session: SessionDep, keyring: KeyringDep):
+    """For someone not yet enrolled: code lost or expired, or a new role that requires two-factor sign-in."""
+    return _with_code(*service.new_enrolment_code(session, actor=actor, keyring=keyring, user_id=user_id))
+
+
+def _with_code(staff: StaffOut, code: EnrolmentCode | None) -> StaffWithCodeOut:
+    return StaffWithCodeOut(**staff.model_dump(), enrolment_code=code.code if code else None,
+                            enrolment_code_expires_at=code.expires_at if code else None)

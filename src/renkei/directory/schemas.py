@@ -92,3 +92,11 @@ class StaffOut(ResponseModel):
     created_at: datetime
     updated_at: datetime
     disabled_at: datetime | None
+
+
+class StaffWithCodeOut(StaffOut):
+    """A created or reset account with the one-time two-factor enrolment code, shown this once."""
+
+    enrolment_code: str | None = Field(
+        default=None, description="Hand over in person: needed to set up two-factor sign-in where required")
+    enrolment_code_expires_at: datetime | None = None

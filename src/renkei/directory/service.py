@@ -9,14 +9,16 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from renkei.auth import passwords
+from renkei.auth import enrolment, passwords
 from renkei.auth import service as auth_service
+from renkei.auth.enrolment import EnrolmentCode
 from renkei.auth.service import Actor
 from renkei.config import Settings
+from renkei.crypto.keyring import Keyring
 from renkei.db.types import utcnow
 from renkei.directory.models import Organisation, OrgKind, Profession, Role, User
 from renkei.directory.schemas import OrganisationIn, OrganisationOut, StaffIn, StaffOut, StaffPatch
-from renkei.errors import FieldProblem, Forbidden, InvalidInput, NotFound
+from renkei.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
 
 # A licensed profession (医師・歯科医師・看護師・薬剤師) is what the access rules trust: it opens sheets to write
 # and, for physicians and nurses, break-the-glass on any patient in the region. An organisation admin
@@ -159,8 +161,11 @@ def initial_password_problems(password: str, *, email: str, name: str) -> list[F
     return passwords.check_policy(password, context=(email.strip().lower().split("@")[0], name.strip()))
 
 
-def create_staff(session: Session, *, actor: Actor, org_id: uuid.UUID, data: StaffIn) -> StaffOut:
-    """Add a professional to an organisation with an initial password."""
+def create_staff(
+    session: Session, *, actor: Actor, settings: Settings, keyring: Keyring, org_id: uuid.UUID, data: StaffIn,
+) -> tuple[StaffOut, EnrolmentCode | None]:
+    """Add a professional to an organisation with an initial password, and a two-factor enrolment code
+    where two-factor sign-in will be required of them (both handed over by the admin)."""
     _manageable_org(actor, org_id)
     org = _load_organisation(session, org_id)
     _check_grantable(actor, data.role)
@@ -174,7 +179,9 @@ def create_staff(session: Session, *, actor: Actor, org_id: uuid.UUID, data: Sta
                 profession=data.profession.value, role=data.role.value,
                 password_hash=passwords.hash_password(data.password))
     _write_unique_email(session, lambda: session.add(user))
-    return StaffOut.model_validate(user)
+    code = (enrolment.issue_enrolment_code(session, keyring=keyring, user=user)
+            if enrolment.enrolment_code_needed(settings, user) else None)
+    return StaffOut.model_validate(user), code
 
 
 def create_user(
@@ -232,8 +239,11 @@ def set_active(session: Session, *, actor: Actor, user_id: uuid.UUID, active: bo
     return StaffOut.model_validate(user)
 
 
-def reset_totp(session: Session, *, actor: Actor, user_id: uuid.UUID) -> StaffOut:
-    """An admin clears a lost authenticator; the user enrols again at next sign-in."""
+def reset_totp(
+    session: Session, *, actor: Actor, keyring: Keyring, user_id: uuid.UUID,
+) -> tuple[StaffOut, EnrolmentCode]:
+    """An admin clears a lost authenticator; the user enrols again with the one-time enrolment code the admin
+    hands over in person (the password alone is not enough where two-factor sign-in is required)."""
     user = _load_staff(session, actor, user_id)
     _require_modifiable(actor, user)
     if user.id == actor.user_id:
@@ -242,8 +252,22 @@ def reset_totp(session: Session, *, actor: Actor, user_id: uuid.UUID) -> StaffOu
     auth_service.disable_totp(session, user=user)
     auth_service.revoke_all_sessions(session, user.id, reason="2fa_reset")
     user.updated_at = utcnow()
-    session.flush()
-    return StaffOut.model_validate(user)
+    code = enrolment.issue_enrolment_code(session, keyring=keyring, user=user)
+    return StaffOut.model_validate(user), code
+
+
+def new_enrolment_code(
+    session: Session, *, actor: Actor, keyring: Keyring, user_id: uuid.UUID,
+) -> tuple[StaffOut, EnrolmentCode]:
+    """A fresh enrolment code for someone who has not set up two-factor sign-in (lost or expired code, or a
+    role that now requires it); any earlier code stops working."""
+    user = _load_staff(session, actor, user_id)
+    _require_modifiable(actor, user)
+    if user.id == actor.user_id:
+        raise Forbidden("An enrolment code is for someone else's account")
+    if user.totp_enabled:
+        raise Conflict("Two-factor authentication is already set up; reset it to issue a new enrolment code")
+    return StaffOut.model_validate(user), enrolment.issue_enrolment_code(session, keyring=keyring, user=user)
 
 
 def disable_own_totp(session: Session, *, settings: Settings, user_id: uuid.UUID) -> None:

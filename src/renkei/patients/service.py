@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from renkei.access import service as access
 from renkei.access.service import Action
 from renkei.audit import service as audit
-from renkei.auth import service as auth_service
+from renkei.auth import throttle as auth_throttle
 from renkei.auth.service import Actor
 from renkei.crypto import blind_index
 from renkei.crypto.keyring import Keyring
@@ -330,10 +330,10 @@ def lookup_for(
     problems = data.problems()
     if problems:
         raise InvalidInput(fields=problems)
-    limits = {auth_service.throttle_key(keyring, "lookup-user", str(actor.user_id)): LOOKUP_LIMIT_PER_USER,
-              auth_service.throttle_key(keyring, "lookup-ip", client_ip): LOOKUP_LIMIT_PER_ADDRESS}
+    limits = {auth_throttle.throttle_key(keyring, "lookup-user", str(actor.user_id)): LOOKUP_LIMIT_PER_USER,
+              auth_throttle.throttle_key(keyring, "lookup-ip", client_ip): LOOKUP_LIMIT_PER_ADDRESS}
     try:
-        auth_service.count_use(session, limits=limits, window=LOOKUP_WINDOW)
+        auth_throttle.count_use(session, limits=limits, window=LOOKUP_WINDOW)
     except TooManyAttempts:
         audit.record(session, actor=actor, action=Action.lookup.value, allowed=False,
                      reason="lookup_throttled")
