@@ -73,13 +73,11 @@ def view_helpers(sheets: SheetRegistry) -> dict[str, Any]:
 
 @router.get("/patients")
 def patients_page(request: Request, actor: ActorDep, session: SessionDep, keyring: KeyringDep,
-                  settings: SettingsDep, q: Annotated[str, Query(max_length=100)] = "") -> Response:
-    """My patients with unread counts, urgent and unacknowledged flags; `q` filters by name or kana."""
+                  settings: SettingsDep) -> Response:
+    """My patients with unread counts, urgent and unacknowledged flags. The name filter runs in the page's
+    script only: a name in the URL would stay in the browser history of a shared tablet."""
     patients = patient_service.list_mine(session, keyring=keyring, actor=actor)
     flags = addressed_lists.patient_flags(session, settings=settings, actor=actor)
-    needle = q.strip()
-    if needle:
-        patients = [p for p in patients if needle in p.identity.name or needle in p.identity.name_kana]
     empty = addressed_lists.PatientFlags()
     # Patients with something to act on come first; within each group the kana order of the list stays.
     patients.sort(key=lambda p: (-(flags.get(p.id, empty).urgent_unread > 0),
@@ -88,7 +86,8 @@ def patients_page(request: Request, actor: ActorDep, session: SessionDep, keyrin
     # Where a name leads: the timeline, or the registration page while no consent lets the team share.
     readable = {p.id for p in patients if access.can(session, actor, Action.read_clinical, p.id).allowed}
     return render(request, "patients.html", page_context(
-        request, session, actor, patients=patients, flags=flags, empty_flags=empty, q=q, readable=readable))
+        request, session, actor, patients=patients, flags=flags, empty_flags=empty, readable=readable,
+        may_register=patient_service.may_register(actor)))
 
 
 # -- a patient's page ------------------------------------------------------------------------
