@@ -98,6 +98,8 @@ EXAMPLES: dict[tuple[str, str], Example] = {
         "registration", json=lambda ctx: {"user_id": str(ctx.world.clinic_admin.id), "team_role": "physician"}),
     ("DELETE", "/api/v1/patients/{patient_id}/team/{membership_id}"): Example("registration"),
     ("GET", "/patients/{patient_id}"): Example("registration"),
+    ("GET", "/patients/{patient_id}/edit"): Example("registration"),
+    ("POST", "/patients/{patient_id}/edit"): Example("registration", form=_identity),
     # -- consent -----------------------------------------------------------------------------
     ("GET", "/api/v1/patients/{patient_id}/consents"): Example("registration"),
     ("POST", "/api/v1/patients/{patient_id}/consents"): Example("registration", json=_consent_body),

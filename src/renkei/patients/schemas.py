@@ -6,7 +6,8 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from renkei.crypto import blind_index
 from renkei.db.types import today_jst
@@ -56,18 +57,21 @@ class PatientIdentity(StrictModel):
     @classmethod
     def _birth_not_in_future(cls, v: date) -> date:
         if v > today_jst():
-            raise ValueError("birth date is in the future")
+            raise PydanticCustomError("date_in_future", "birth date is in the future",
+                                      {"ja": "生年月日が未来の日付になっています"})
         if v.year < 1890:
-            raise ValueError("birth date is implausibly early")
+            raise PydanticCustomError("date_too_early", "birth date is implausibly early",
+                                      {"ja": "生年月日が古すぎます（1890年以降）"})
         return v
 
-    @model_validator(mode="after")
-    def _validity_order(self) -> PatientIdentity:
-        if self.care_level_valid_from and self.care_level_valid_until and (
-            self.care_level_valid_until < self.care_level_valid_from
-        ):
-            raise ValueError("care level validity ends before it starts")
-        return self
+    @field_validator("care_level_valid_until")
+    @classmethod
+    def _validity_order(cls, v: date | None, info: ValidationInfo) -> date | None:
+        start = info.data.get("care_level_valid_from")
+        if v is not None and start is not None and v < start:
+            raise PydanticCustomError("validity_order", "care level validity ends before it starts",
+                                      {"ja": "有効期間の終わりが始まりより前になっています"})
+        return v
 
 
 class PatientCreate(PatientIdentity):

@@ -51,7 +51,8 @@ def problems_from_errors(errors: Sequence[dict[str, Any]]) -> list[FieldProblem]
     for err in errors:
         kind = err.get("type", "")
         ctx = {k: v for k, v in (err.get("ctx") or {}).items() if isinstance(v, (int, float, str))}
-        template = _JA.get(kind, "値が正しくありません")
+        # A validator may carry its own Japanese text (PydanticCustomError context "ja").
+        template = ctx.pop("ja", None) or _JA.get(kind, "値が正しくありません")
         try:
             ja = template.format(**ctx)
         except (KeyError, IndexError):
