@@ -256,3 +256,20 @@ def test_wrong_enrolment_codes_count_towards_the_account_lockout(client, db, key
     r = client.post("/api/v1/auth/totp/enrol", headers=headers, json={"enrolment_code": code})
     assert r.status_code == 429
     assert api_login(client, admin.email).status_code == 429, "the same lockout as sign-in"
+
+
+def test_a_member_turns_two_factor_off_with_password_and_code_and_then_signs_in_without_one(
+    client, db, settings, keyring,
+):
+    member = make_user(db, make_org(db))
+    enrol_totp(db, keyring, member)
+    headers = auth_headers(db, settings, keyring, member)
+    away_from_step_boundary()
+    r = client.post("/api/v1/auth/totp/disable", headers=headers,
+                    json={"password": PASSWORD, "otp": _code(0)})
+    assert r.status_code == 204, r.text
+    db.expire_all()
+    stored = db.get(User, member.id)
+    assert (stored.totp_enabled, stored.totp_secret, stored.totp_last_step) == (False, None, None)
+    assert client.get("/api/v1/me", headers=headers).json()["totp_enabled"] is False
+    assert api_login(client, member.email).status_code == 200, "no code needed any more"

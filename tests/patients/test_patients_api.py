@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from renkei.patients.models import Patient
 from tests.factories import auth_headers, patient_data
 
 
@@ -47,3 +48,34 @@ def test_ending_a_membership_keeps_history_and_removes_access(client, db, settin
     nurse = auth_headers(db, settings, keyring, world.nurse)
     assert client.get(f"/api/v1/patients/{world.patient_id}", headers=nurse).status_code == 404
     assert client.get("/api/v1/patients", headers=nurse).json() == []
+
+
+def _lookup(client, headers, **body) -> list[str]:
+    r = client.post("/api/v1/patients/lookup", headers=headers, json=body)
+    assert r.status_code == 200, r.text
+    return [m["id"] for m in r.json()]
+
+
+def test_updating_a_registration_re_encrypts_it_and_rebuilds_the_lookup_indexes(
+    client, db, settings, keyring, world,
+):
+    doc = auth_headers(db, settings, keyring, world.physician)
+    before = db.get(Patient, world.patient_id).identity_ct
+    me = str(world.patient_id)
+    assert _lookup(client, doc, name_kana="ヤマダ ハナコ", birth_date="1938-04-02") == [me]
+    assert _lookup(client, doc, insurance_number="0000123456") == [me]
+    changed = patient_data(name="山田 華子", name_kana="ヤマダ ハナ", care_insurance_number="0000999888")
+    del changed["team_role"]
+    r = client.put(f"/api/v1/patients/{world.patient_id}", headers=doc, json=changed)
+    assert r.status_code == 200, r.text
+    assert r.json()["identity"]["name"] == "山田 華子"
+    db.expire_all()
+    after = db.get(Patient, world.patient_id).identity_ct
+    assert after != before and "ヤマダ".encode() not in after and "華子".encode() not in after
+    read = client.get(f"/api/v1/patients/{world.patient_id}", headers=doc).json()
+    assert read["identity"]["name_kana"] == "ヤマダ ハナ"
+    assert _lookup(client, doc, name_kana="ヤマダ ハナコ", birth_date="1938-04-02") == []
+    assert _lookup(client, doc, name_kana="やまだ はな", birth_date="1938-04-02") == [me]
+    assert _lookup(client, doc, insurance_number="0000123456") == []
+    assert _lookup(client, doc, insurance_number="0000999888") == [me]
+    assert _lookup(client, doc, insurance_number="39123456") == [me], "the unchanged number still matches"
