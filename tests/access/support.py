@@ -16,10 +16,12 @@ from sqlalchemy.orm import Session
 
 from renkei.access.models import BreakGlassGrant
 from renkei.config import Settings
+from renkei.consent import service as consent_service
 from renkei.consent.models import Consent
 from renkei.crypto.keyring import Keyring
 from renkei.db.types import today_jst, utcnow
 from renkei.directory.models import Organisation, User
+from renkei.patients import keys
 from renkei.patients import service as patient_service
 from renkei.patients.models import CareTeamMembership
 from renkei.patients.schemas import MembershipEnd, MembershipIn
@@ -32,6 +34,23 @@ ENTRY_MARKER = "行列試験の連絡本文"
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"
        b"\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def record_lapsed_consent(db: Session, keyring: Keyring, patient_id: uuid.UUID, recorder: User) -> uuid.UUID:
+    """A new consent version that ran out yesterday, as if recorded a year ago (consents are never edited,
+    and the service refuses to record one that is no longer valid): no consent is in force after it."""
+    current = db.scalars(select(Consent).where(Consent.patient_id == patient_id, Consent.superseded_at.is_(None))).one()
+    lapsed = Consent(id=uuid.uuid4(), patient_id=patient_id, version=current.version + 1, given_by="patient",
+                     method="written", scope="blanket", obtained_on=today_jst() - timedelta(days=400),
+                     valid_from=today_jst() - timedelta(days=400), valid_until=today_jst() - timedelta(days=1),
+                     details_ct=b"", recorded_by=recorder.id, recorded_org_id=recorder.organisation_id)
+    lapsed.details_ct = keys.seal_json(db, keyring, patient_id, aad=consent_service.DETAILS_AAD,
+                                       binding=f"consent:{lapsed.id}", value={"note": None})
+    db.add(lapsed)
+    db.flush()
+    current.superseded_at, current.superseded_by = utcnow(), lapsed.id
+    db.flush()
+    return lapsed.id
 
 
 def join_team(db: Session, world: World, user: User, team_role: str, by: User | None = None) -> uuid.UUID:
@@ -141,11 +160,7 @@ class Ctx:
         assert r.status_code == 200, r.text
 
     def expire_consent(self) -> None:
-        consent = self.db.get(Consent, self.consent_id)
-        assert consent is not None
-        consent.valid_from = today_jst() - timedelta(days=400)
-        consent.valid_until = today_jst() - timedelta(days=1)
-        self.db.flush()
+        record_lapsed_consent(self.db, self.keyring, self.patient_id, self.world.physician)
 
     def end_care_manager_membership(self) -> None:
         patient_service.end_member(self.db, actor=actor_of(self.world.physician), patient_id=self.patient_id,

@@ -23,7 +23,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from renkei.audit.models import AuditEvent
@@ -341,6 +341,11 @@ def verify(
     if forged:
         problem = f"checkpoint file {forged[0].path.name} has a bad signature"
         return VerifyResult(False, 0, 0, forged[0].seq, problem)
+    table = AuditEvent.__table__
+    # The chain starts at 1: a row numbered 0 or below sits outside it, where the walk below never looks.
+    first = session.scalar(select(func.min(table.c.seq)))
+    if first is not None and first < 1:
+        return VerifyResult(False, 0, 0, first, f"row {first} precedes the first row of the log")
     expected = {cp.seq: cp.mac for cp in known if cp.seq > after_seq}
     previous = GENESIS_MAC
     if after_seq:
@@ -349,7 +354,6 @@ def verify(
             return VerifyResult(False, 0, 0, after_seq, "anchor row is missing")
         previous = bytes.fromhex(anchor.mac)
     key, count, seq = keyring.audit_key, 0, after_seq
-    table = AuditEvent.__table__
     rows = session.execute(
         select(table).where(table.c.seq > after_seq).order_by(table.c.seq).execution_options(yield_per=5000)
     )
@@ -368,6 +372,12 @@ def verify(
     if beyond:
         return VerifyResult(False, count, seq, seq + 1,
                             f"rows after {seq} are missing (a signed checkpoint names row {beyond[-1]})")
+    if not after_seq:
+        # From the start, rows 1..head are all there is. Bounded by the head walked: rows appended by the
+        # running application meanwhile are not a fault.
+        total = session.scalar(select(func.count()).select_from(table).where(table.c.seq <= seq)) or 0
+        if total != seq:
+            return VerifyResult(False, count, seq, first, f"the log holds {total} rows up to row {seq}")
     return VerifyResult(True, count, seq)
 
 
