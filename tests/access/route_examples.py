@@ -64,7 +64,7 @@ def _withdraw(ctx: Ctx) -> dict[str, Any]:
 
 
 def _break_glass(ctx: Ctx) -> dict[str, Any]:
-    return {"reason_code": "sudden_deterioration", "reason": "急変のため", "password": PASSWORD}
+    return {"reason_code": "sudden_deterioration", "reason": "急変のため", "password": PASSWORD, "confirm": True}
 
 
 def _review(ctx: Ctx) -> dict[str, Any]:

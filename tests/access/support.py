@@ -144,7 +144,8 @@ class Ctx:
         found = self.client.post("/api/v1/patients/lookup", headers=headers,
                                  json={"name_kana": "ヤマダ ハナコ", "birth_date": "1938-04-02"})
         assert found.status_code == 200 and found.json(), found.text
-        body = {"reason_code": "emergency_transport", "reason": "心肺停止で搬送", "password": PASSWORD, "otp": otp}
+        body = {"reason_code": "emergency_transport", "reason": "心肺停止で搬送", "password": PASSWORD, "otp": otp,
+                "confirm": True}
         r = self.client.post(f"/api/v1/patients/{self.patient_id}/break-glass", headers=headers, json=body)
         assert r.status_code == 201, r.text
         return r.json()

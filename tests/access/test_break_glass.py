@@ -17,7 +17,8 @@ from tests.access.support import Ctx
 from tests.factories import PASSWORD, enrol_totp, make_user, next_totp
 
 LOOKUP = {"name_kana": "ヤマダ ハナコ", "birth_date": "1938-04-02"}
-REQUEST = {"reason_code": "emergency_transport", "reason": "自宅で意識消失、救急搬送", "password": PASSWORD}
+REQUEST = {"reason_code": "emergency_transport", "reason": "自宅で意識消失、救急搬送", "password": PASSWORD,
+           "confirm": True}
 
 
 @pytest.fixture
