@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Header
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -94,6 +95,18 @@ def fingerprint(method: str, path: str, content: Any) -> str:
     for part in (method.upper().encode(), path.encode(), canonical):
         digest.update(len(part).to_bytes(8, "big") + part)
     return digest.hexdigest()
+
+
+def without_secrets(body: BaseModel) -> dict[str, Any]:
+    """A request body for `fingerprint` without the re-entered password and one-time code: the stored
+    fingerprint must not become a way to test guesses of them offline."""
+    return body.model_dump(mode="json", exclude={"password", "otp"})
+
+
+def respond(outcome: Outcome) -> JSONResponse:
+    """The outcome as the HTTP response; a replay says so in `Idempotent-Replayed`."""
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
 
 
 def run(
