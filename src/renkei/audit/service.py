@@ -1,8 +1,17 @@
 """Audit rows: queued in the request's session, chained and written by the pre-commit hook, verified later.
 
+A request leaves one row per distinct decision it made (actor, action, event, patient, allow/deny, reason,
+consent, grant): the same decision taken twice in one request (a page that reads the header and the
+team) is one row, with the ids of everything it disclosed or changed. A request that touched a patient
+leaves at least one row about that patient, even when it fails: denials stay as they are, and a patient
+it was allowed to touch gets a "request_failed" row instead of the allowed one (nothing was disclosed).
+Reads that show several patients at once say so in one row per patient (lists) or one row naming them all
+(unread counts, which are polled).
+
 Rows are buffered in `session.info` and written in one go just before commit, under a lock that
 serialises appends (SQLite's BEGIN IMMEDIATE already holds the write lock; PostgreSQL takes a
-transaction advisory lock), so concurrent requests extend one chain and never fork it.
+transaction advisory lock), so concurrent requests extend one chain and never fork it; the database
+accepts rows only in sequence (seq = max + 1) and never changes or removes one.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -27,12 +36,16 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from renkei.audit.models import AuditEvent
-from renkei.auth.service import Actor
 from renkei.config import Settings
 from renkei.crypto.keyring import Keyring
 from renkei.db.session import after_commit, after_rollback
 from renkei.db.types import utcnow
 from renkei.directory.models import Organisation, User
+from renkei.errors import Forbidden
+
+if TYPE_CHECKING:
+    # Annotations only: auth records sign-ins here, so importing it at run time would be a cycle.
+    from renkei.auth.service import Actor
 
 BUFFER_KEY = "audit_buffer"
 GENESIS_MAC = bytes(32)
@@ -109,11 +122,24 @@ def _buffer(session: Session) -> dict[tuple[Any, ...], PendingEvent]:
     return session.info.setdefault(BUFFER_KEY, {})
 
 
+FAILED = "request_failed"
+
+
 def _keep_rows_that_must_survive(session: Session) -> None:
-    # Runs after the request's transaction was rolled back: allowed reads of a failed request
-    # disclosed nothing, but denials and failed re-authentications must stay on record.
+    # Runs after the request's transaction was rolled back: allowed reads of a failed request disclosed
+    # nothing, but denials and failed re-authentications must stay on record, and a patient the request
+    # was allowed to touch keeps one row saying that the attempt failed (a request that touched a patient
+    # always leaves a row).
     queued = _buffer(session)
-    session.info[BUFFER_KEY] = {key: row for key, row in queued.items() if row.persist_on_failure}
+    kept = {key: row for key, row in queued.items() if row.persist_on_failure}
+    covered = {row.patient_id for row in kept.values()}
+    for row in queued.values():
+        if row.persist_on_failure or row.patient_id is None or row.patient_id in covered:
+            continue
+        covered.add(row.patient_id)
+        row.decision, row.reason, row.persist_on_failure = DENY, FAILED, True
+        kept[row.merge_key()] = row
+    session.info[BUFFER_KEY] = kept
 
 
 def record(
@@ -145,7 +171,8 @@ def record(
         row.categories.add(category)
     if sheet_id:
         row.sheet_ids.add(sheet_id)
-    if row.persist_on_failure and _keep_rows_that_must_survive not in session.info.get("after_rollback", []):
+    if (row.persist_on_failure or row.patient_id is not None) and \
+            _keep_rows_that_must_survive not in session.info.get("after_rollback", []):
         after_rollback(session, _keep_rows_that_must_survive)
     return row
 
@@ -401,7 +428,8 @@ def _entry(row: AuditEvent, user: User | None, org: Organisation | None) -> dict
 def search(
     session: Session, *, patient_id: uuid.UUID | None = None, actor_user_id: uuid.UUID | None = None,
     action: str | None = None, decision: str | None = None, since: datetime | None = None,
-    until: datetime | None = None, before_seq: int | None = None, limit: int = 100,
+    until: datetime | None = None, organisation_id: uuid.UUID | None = None, grant_id: uuid.UUID | None = None,
+    before_seq: int | None = None, limit: int = 100,
 ) -> list[dict[str, Any]]:
     """Newest first, with the actor's name and organisation (staff data, not PHI)."""
     q = (
@@ -409,14 +437,12 @@ def search(
         .outerjoin(User, User.id == AuditEvent.actor_user_id)
         .outerjoin(Organisation, Organisation.id == AuditEvent.organisation_id)
     )
-    if patient_id is not None:
-        q = q.where(AuditEvent.patient_id == patient_id)
-    if actor_user_id is not None:
-        q = q.where(AuditEvent.actor_user_id == actor_user_id)
-    if action:
-        q = q.where(AuditEvent.action == action)
-    if decision:
-        q = q.where(AuditEvent.decision == decision)
+    filters = {AuditEvent.patient_id: patient_id, AuditEvent.actor_user_id: actor_user_id,
+               AuditEvent.organisation_id: organisation_id, AuditEvent.grant_id: grant_id,
+               AuditEvent.action: action or None, AuditEvent.decision: decision or None}
+    for column, value in filters.items():
+        if value is not None:
+            q = q.where(column == value)
     if since is not None:
         q = q.where(AuditEvent.occurred_at >= since)
     if until is not None:
@@ -443,18 +469,44 @@ def admin_search(
     session: Session, *, actor: Actor, patient_id: uuid.UUID | None = None,
     actor_user_id: uuid.UUID | None = None, actor_email: str | None = None, action: str | None = None,
     decision: str | None = None, since: datetime | None = None, until: datetime | None = None,
-    before_seq: int | None = None, limit: int = 100,
+    grant_id: uuid.UUID | None = None, before_seq: int | None = None, limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """Region administrators search the whole log by actor or patient; the search is itself audited."""
+    """Region administrators search the whole log; an organisation administrator the actions of their own
+    organisation's staff (anyone else's are not found). The search is itself audited."""
+    if not actor.is_org_admin:
+        raise Forbidden("Organisation or region administrators only")
+    own_staff = None if actor.is_region_admin else actor.organisation_id
     if actor_email:
         found = session.scalar(select(User.id).where(User.email == actor_email.strip().lower()))
         if found is None or (actor_user_id is not None and found != actor_user_id):
             return []
         actor_user_id = found
-    record(session, actor=actor, action="audit_search", allowed=True, reason="region_admin",
-           patient_id=patient_id, targets=[actor_user_id] if actor_user_id else ())
+    record(session, actor=actor, action="audit_search", allowed=True,
+           reason="region_admin" if own_staff is None else "org_admin", patient_id=patient_id,
+           grant_id=grant_id, targets=[actor_user_id] if actor_user_id else ())
     return search(session, patient_id=patient_id, actor_user_id=actor_user_id, action=action,
-                  decision=decision, since=_utc(since), until=_utc(until), before_seq=before_seq, limit=limit)
+                  decision=decision, since=_utc(since), until=_utc(until), organisation_id=own_staff,
+                  grant_id=grant_id, before_seq=before_seq, limit=limit)
+
+
+# -- staff administration and sign-in -------------------------------------------------------
+
+
+def record_account(
+    session: Session, *, actor: Actor | None, event: str, account: User | None, allowed: bool = True,
+    reason: str = "ok",
+) -> PendingEvent:
+    """A staff administration action (by `actor`, on `account`) or a sign-in (`actor` None), as ids and
+    codes. A sign-in is the account's own action; a failed one has no actor, only the account tried (if it
+    exists) and its organisation, so that its administrators find it. Failures survive the request's rollback."""
+    action = "sign_in" if event.startswith("auth.") else "staff_admin"
+    row = record(session, actor=actor, action=action, allowed=allowed, reason=reason, event=event,
+                 targets=[account.id] if account is not None else (), persist_on_failure=not allowed)
+    if actor is None and account is not None:
+        row.organisation_id = account.organisation_id
+        if allowed:
+            row.actor_user_id, row.profession, row.role = account.id, account.profession, account.role
+    return row
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from renkei.auth import passwords, tokens, totp
+from renkei.audit import service as audit
 from renkei.auth.models import AuthSession, LoginThrottle, RefreshToken
 from renkei.config import Settings
 from renkei.crypto.keyring import Keyring
@@ -81,6 +82,7 @@ def _needs_totp(settings: Settings, role: str, totp_enabled: bool) -> bool:
 
 # An account's failures are remembered for a day so that each further run of failures locks it for longer.
 ACCOUNT_MEMORY = timedelta(days=1)
+SIGN_IN = "auth.sign_in"  # audit event of every sign-in attempt (ids and codes; never the email or password)
 MAX_LOCKOUT = timedelta(days=1)
 
 
@@ -208,23 +210,34 @@ def authenticate(
     """Check credentials (and TOTP); failures are counted even though the request fails."""
     now = utcnow()
     keys = {"account_key": _account_key(keyring, email), "ip_key": _ip_key(keyring, client_ip)}
-    _check_throttle(session, settings, now, **keys)
+    try:
+        _check_throttle(session, settings, now, **keys)
+    except TooManyAttempts:
+        audit.record_account(session, actor=None, event=SIGN_IN, account=None, allowed=False, reason="throttled")
+        raise
     user = session.scalars(select(User).where(User.email == email.strip().lower())).first()
     ok, new_hash = passwords.verify(password, user.password_hash if user else None)
     if not ok or user is None or not user.active:
         after_rollback(session, lambda s: _record_failure(s, settings, now, **keys))
+        reason = "unknown_account" if user is None else "wrong_password" if not ok else "account_disabled"
+        audit.record_account(session, actor=None, event=SIGN_IN, account=user, allowed=False, reason=reason)
         raise InvalidCredentials()
     if user.totp_enabled:
         if not otp:
+            audit.record_account(session, actor=None, event=SIGN_IN, account=user, allowed=False,
+                                 reason="otp_required")
             raise OtpRequired()
         step = totp.accept(_totp_secret(keyring, user), otp, user.totp_last_step)
         if step is None or not _spend_totp_step(session, user, step):
             after_rollback(session, lambda s: _record_failure(s, settings, now, **keys))
+            audit.record_account(session, actor=None, event=SIGN_IN, account=user, allowed=False,
+                                 reason="wrong_otp")
             raise InvalidCredentials("The one-time code is incorrect or already used")
     if new_hash:
         user.password_hash = new_hash
     _clear_account_failures(session, keys["account_key"], now)
     session.flush()
+    audit.record_account(session, actor=None, event=SIGN_IN, account=user)
     return user
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from renkei.audit import service as audit
 from renkei.auth import passwords
 from renkei.auth import service as auth_service
 from renkei.auth.service import Actor
@@ -174,6 +175,7 @@ def create_staff(session: Session, *, actor: Actor, org_id: uuid.UUID, data: Sta
                 profession=data.profession.value, role=data.role.value,
                 password_hash=passwords.hash_password(data.password))
     _write_unique_email(session, lambda: session.add(user))
+    audit.record_account(session, actor=actor, event="staff.create", account=user, reason=user.role)
     return StaffOut.model_validate(user)
 
 
@@ -207,6 +209,9 @@ def update_staff(session: Session, *, actor: Actor, user_id: uuid.UUID, data: St
     changes = {key: value for key, value in changes.items() if getattr(user, key) != value}
     if changes:
         _write_unique_email(session, lambda: _apply(user, {**changes, "updated_at": utcnow()}))
+    for field in ("role", "profession") & changes.keys():
+        audit.record_account(session, actor=actor, event=f"staff.{field}_change", account=user,
+                             reason=changes[field])
     return StaffOut.model_validate(user)
 
 
@@ -229,6 +234,7 @@ def set_active(session: Session, *, actor: Actor, user_id: uuid.UUID, active: bo
         # Sessions revoked here stay revoked after re-enabling: the professional signs in afresh.
         auth_service.revoke_all_sessions(session, user.id, reason="disabled")
     session.flush()
+    audit.record_account(session, actor=actor, event="staff.enable" if active else "staff.disable", account=user)
     return StaffOut.model_validate(user)
 
 
@@ -243,6 +249,7 @@ def reset_totp(session: Session, *, actor: Actor, user_id: uuid.UUID) -> StaffOu
     auth_service.revoke_all_sessions(session, user.id, reason="2fa_reset")
     user.updated_at = utcnow()
     session.flush()
+    audit.record_account(session, actor=actor, event="staff.reset_2fa", account=user)
     return StaffOut.model_validate(user)
 
 
