@@ -106,7 +106,10 @@ class Ctx:
         )).one()
 
     def _post(self, path: str, **kw: Any) -> dict[str, Any]:
-        r = self.client.post(path, headers=self.headers(self.care_manager), **kw)
+        return self._post_as(self.care_manager, path, **kw)
+
+    def _post_as(self, user: User, path: str, **kw: Any) -> dict[str, Any]:
+        r = self.client.post(path, headers=self.headers(user), **kw)
         assert r.status_code in (200, 201), f"arranging {path} failed: {r.status_code} {r.text[:300]}"
         return r.json()
 
@@ -130,6 +133,21 @@ class Ctx:
         return self._once("document", lambda: self._post(
             f"/api/v1/patients/{self.patient_id}/consents/{self.consent_id}/attachments",
             files={"file": ("consent.pdf", io.BytesIO(PDF), "application/pdf")},
+        )["id"])
+
+    @property
+    def hospital_admin(self) -> User:
+        """The emergency physician's organisation administrator (reviews that organisation's grants)."""
+        return self._once("hospital_admin", lambda: make_user(self.db, self.hospital, profession="nurse",
+                                                              role="org_admin", keyring=self.keyring))
+
+    @property
+    def addressed_entry_id(self) -> str:
+        """A message the physician addressed to the matrix's care manager."""
+        return self._once("addressed", lambda: self._post_as(
+            self.world.physician, f"/api/v1/patients/{self.patient_id}/entries",
+            json={"sheet": "message", "data": {"text": ENTRY_MARKER}, "status": "final",
+                  "recipients": [{"user_id": str(self.care_manager.id)}]},
         )["id"])
 
     @property

@@ -21,7 +21,6 @@ from renkei.consent.schemas import ConsentCreate, WithdrawIn
 from renkei.db.session import SessionDep
 from renkei.directory import service as directory_service
 from renkei.errors import (
-    Conflict,
     FieldProblem,
     InvalidInput,
     PayloadTooLarge,
@@ -150,7 +149,8 @@ def consent_attach(
     try:
         service.add_document(session, settings=settings, keyring=keyring, actor=actor, patient_id=patient_id,
                              consent_id=consent_id, data=data)
-    except (InvalidInput, Conflict, UnsupportedMediaType, PayloadTooLarge) as exc:
+    except (InvalidInput, UnsupportedMediaType, PayloadTooLarge) as exc:
+        # (A version withdrawn or superseded meanwhile is a plain 409 page: the form is gone from the page.)
         problems = exc.fields or [FieldProblem("/file", _MEDIA_JA if isinstance(exc, UnsupportedMediaType)
                                                else _SIZE_JA, exc.detail)]
         _reject(session, actor, _page(request, session, keyring, actor, patient_id, errors=problems,
