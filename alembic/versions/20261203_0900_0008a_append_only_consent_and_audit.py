@@ -41,7 +41,8 @@ _AUDIT_SEQUENCE_POSTGRES = (
     "ALTER TABLE audit_event ADD CONSTRAINT ck_audit_event_seq_positive CHECK (seq > 0)",
     "CREATE FUNCTION audit_event_in_sequence() RETURNS trigger LANGUAGE plpgsql AS $$ "
     "BEGIN IF NEW.seq IS DISTINCT FROM (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_event) THEN "
-    "RAISE EXCEPTION 'audit_event rows are appended in sequence' USING ERRCODE = 'integrity_constraint_violation'; "
+    "RAISE EXCEPTION 'audit_event rows are appended in sequence' "
+    "USING ERRCODE = 'integrity_constraint_violation'; "
     "END IF; RETURN NEW; END $$",
     "CREATE TRIGGER audit_event_in_sequence BEFORE INSERT ON audit_event "
     "FOR EACH ROW EXECUTE FUNCTION audit_event_in_sequence()",
@@ -67,7 +68,8 @@ _CONSENT_SQLITE = (
     f"CREATE TRIGGER consent_no_edit BEFORE UPDATE ON consent WHEN {_EDITED_SQLITE} "
     "BEGIN SELECT RAISE(ABORT, 'consents are never edited: record a new version'); END",
     *(f"CREATE TRIGGER {t}_no_update BEFORE UPDATE ON {t} "
-      f"BEGIN SELECT RAISE(ABORT, 'consents are never edited: record a new version'); END" for t in _NEVER_CHANGED),
+      "BEGIN SELECT RAISE(ABORT, 'consents are never edited: record a new version'); END"
+      for t in _NEVER_CHANGED),
     *(f"CREATE TRIGGER {t}_no_delete BEFORE DELETE ON {t} "
       f"BEGIN SELECT RAISE(ABORT, 'consents are never deleted'); END" for t in _NEVER_CHANGED),
 )
@@ -75,7 +77,8 @@ _CONSENT_POSTGRES = (
     "CREATE FUNCTION consent_never_changed() RETURNS trigger LANGUAGE plpgsql AS $$ "
     "BEGIN IF TG_OP = 'DELETE' THEN "
     "RAISE EXCEPTION 'consents are never deleted' USING ERRCODE = 'insufficient_privilege'; END IF; "
-    "RAISE EXCEPTION 'consents are never edited: record a new version' USING ERRCODE = 'insufficient_privilege'; "
+    "RAISE EXCEPTION 'consents are never edited: record a new version' "
+    "USING ERRCODE = 'insufficient_privilege'; "
     "END $$",
     "CREATE TRIGGER consent_no_delete BEFORE DELETE ON consent "
     "FOR EACH ROW EXECUTE FUNCTION consent_never_changed()",

@@ -116,7 +116,8 @@ EXAMPLES: dict[tuple[str, str], Example] = {
         "consent", json=_withdraw, expect=_ENDED),
     ("POST", "/api/v1/patients/{patient_id}/consents/{consent_id}/attachments"): Example(
         "consent", files=_pdf, expect=_ENDED),
-    ("GET", "/api/v1/patients/{patient_id}/consents/{consent_id}/attachments/{document_id}"): Example("consent"),
+    ("GET", "/api/v1/patients/{patient_id}/consents/{consent_id}/attachments/{document_id}"): Example(
+        "consent"),
     ("GET", "/patients/{patient_id}/consents"): Example("consent"),
     ("POST", "/patients/{patient_id}/consents"): Example("consent", form=_consent_form),
     ("POST", "/patients/{patient_id}/consents/{consent_id}/withdraw"): Example(
@@ -205,16 +206,19 @@ def _name(ctx: Ctx) -> str:
 
 
 _BY_INSURANCE = {"insurance_number": "0000123456"}
-_LOOKUP_ANSWER = "an exact lookup answers with the id (to physicians and nurses also sex and age band), never a name"
+_LOOKUP_ANSWER = ("an exact lookup answers with the id (to physicians and nurses also sex and age band), "
+                  "never a name")
 
 ID_LESS: dict[tuple[str, str], IdLess | str] = {
     ("GET", "/api/v1/patients"): IdLess(
-        lambda ctx, h: ctx.client.get("/api/v1/patients", headers=h), member=_care_manager, outsider=_outsider),
+        lambda ctx, h: ctx.client.get("/api/v1/patients", headers=h), member=_care_manager,
+        outsider=_outsider),
     ("POST", "/api/v1/patients/lookup"): IdLess(
         lambda ctx, h: ctx.client.post("/api/v1/patients/lookup", headers=h, json=_BY_INSURANCE),
         member=_care_manager, outsider=_outsider, outsider_may_see_id=_LOOKUP_ANSWER),
     ("GET", "/api/v1/break-glass/reviews"): IdLess(
-        lambda ctx, h: ctx.client.get("/api/v1/break-glass/reviews", headers=h), arrange=lambda ctx: ctx.grant_id,
+        lambda ctx, h: ctx.client.get("/api/v1/break-glass/reviews", headers=h),
+        arrange=lambda ctx: ctx.grant_id,
         member=lambda ctx: ctx.hospital_admin, outsider=lambda ctx: ctx.world.clinic_admin),
     ("GET", "/api/v1/timeline/unread-counts"): IdLess(
         lambda ctx, h: ctx.client.get("/api/v1/timeline/unread-counts", headers=h), member=_care_manager,
@@ -237,7 +241,8 @@ ID_LESS: dict[tuple[str, str], IdLess | str] = {
         lambda ctx, h: ctx.client.get("/addressed", headers=h), arrange=lambda ctx: ctx.addressed_entry_id,
         member=_care_manager, outsider=_outsider, marker=_name),
     # Live events need the real event hub (a server process): tested there, and that test must exist.
-    ("WS", "/ws"): "tests.notify.test_live_delivery:test_an_outsider_receives_nothing_of_a_patient_they_do_not_treat",
+    ("WS", "/ws"): (
+        "tests.notify.test_live_delivery:test_an_outsider_receives_nothing_of_a_patient_they_do_not_treat"),
 }
 
 
@@ -255,8 +260,10 @@ NOT_PATIENT_SCOPED: dict[tuple[str, str], str] = {
     # -- the caller's own account and session --------------------------------------------------
     ("POST", "/api/v1/auth/login"): "sign-in", ("POST", "/api/v1/auth/refresh"): "token refresh",
     ("POST", "/api/v1/auth/logout"): "sign-out", ("GET", "/api/v1/me"): "the caller's own profile",
-    ("POST", "/api/v1/auth/totp/enrol"): "own two-factor setup", ("POST", "/api/v1/auth/totp/confirm"): "own two-factor setup",
-    ("POST", "/api/v1/auth/totp/disable"): "own two-factor setup", ("POST", "/api/v1/auth/password"): "own password",
+    ("POST", "/api/v1/auth/totp/enrol"): "own two-factor setup",
+    ("POST", "/api/v1/auth/totp/confirm"): "own two-factor setup",
+    ("POST", "/api/v1/auth/totp/disable"): "own two-factor setup",
+    ("POST", "/api/v1/auth/password"): "own password",
     ("GET", "/login"): "sign-in", ("POST", "/login"): "sign-in", ("POST", "/logout"): "sign-out",
     ("GET", "/account/2fa"): "own two-factor setup", ("POST", "/account/2fa"): "own two-factor setup",
     ("POST", "/api/v1/ws-ticket"): "a ticket for the caller's own socket (what it delivers: ID_LESS /ws)",
@@ -281,7 +288,7 @@ NOT_PATIENT_SCOPED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/sheets"): "the list of sheet schemas",
     ("GET", "/api/v1/sheets/{sheet_id}/{version}"): "a sheet's JSON Schema, no patient data",
     # -- patient-related, but about no existing patient's data ------------------------------------
-    ("POST", "/api/v1/patients"): "registers a patient and answers with that new patient only (tests/patients)",
+    ("POST", "/api/v1/patients"): "registers a patient, answers with that new patient only (tests/patients)",
     ("GET", "/emergency"): "the empty lookup form; the banner names grant ids only",
     ("POST", "/api/v1/notifications/{notification_id}/read"): "the caller's own inbox (tests/notify)",
     ("POST", "/api/v1/paper-intake"): (
@@ -297,7 +304,8 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("POST", "/lang"): "language switch", ("GET", "/"): "redirects to sign-in",
     ("POST", "/api/v1/auth/login"): "sign-in", ("POST", "/api/v1/auth/refresh"): "spends a refresh token",
     ("GET", "/healthz"): "liveness", ("GET", "/readyz"): "readiness",
-    ("GET", "/openapi.json"): "API docs", ("GET", "/docs"): "API docs", ("GET", "/docs/oauth2-redirect"): "API docs",
+    ("GET", "/openapi.json"): "API docs", ("GET", "/docs"): "API docs",
+    ("GET", "/docs/oauth2-redirect"): "API docs",
     ("GET", "/redoc"): "API docs", ("MOUNT", "/static"): "static files",
-    ("WS", "/ws"): "authenticates with a single-use ticket as its first message (tests/notify/test_live_security.py)",
+    ("WS", "/ws"): "a single-use ticket is its first message (tests/notify/test_live_security.py)",
 }

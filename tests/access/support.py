@@ -39,10 +39,12 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 def record_lapsed_consent(db: Session, keyring: Keyring, patient_id: uuid.UUID, recorder: User) -> uuid.UUID:
     """A new consent version that ran out yesterday, as if recorded a year ago (consents are never edited,
     and the service refuses to record one that is no longer valid): no consent is in force after it."""
-    current = db.scalars(select(Consent).where(Consent.patient_id == patient_id, Consent.superseded_at.is_(None))).one()
+    current = db.scalars(select(Consent).where(Consent.patient_id == patient_id,
+                                               Consent.superseded_at.is_(None))).one()
     lapsed = Consent(id=uuid.uuid4(), patient_id=patient_id, version=current.version + 1, given_by="patient",
                      method="written", scope="blanket", obtained_on=today_jst() - timedelta(days=400),
-                     valid_from=today_jst() - timedelta(days=400), valid_until=today_jst() - timedelta(days=1),
+                     valid_from=today_jst() - timedelta(days=400),
+                     valid_until=today_jst() - timedelta(days=1),
                      details_ct=b"", recorded_by=recorder.id, recorded_org_id=recorder.organisation_id)
     lapsed.details_ct = keys.seal_json(db, keyring, patient_id, aad=consent_service.DETAILS_AAD,
                                        binding=f"consent:{lapsed.id}", value={"note": None})

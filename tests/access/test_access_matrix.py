@@ -40,8 +40,9 @@ def _id(key: tuple[str, str]) -> str:
 @pytest.mark.parametrize("key", [r.key for r in ROUTES if r.names & PATIENT_PARAMS], ids=_id)
 def test_every_route_naming_a_patient_object_is_in_the_matrix_or_says_why_not(key):
     assert key in EXAMPLES or key in NOT_PATIENT_SCOPED, (
-        f"{_id(key)} takes a patient (or an object of one) but is neither in EXAMPLES nor in NOT_PATIENT_SCOPED "
-        "of tests/access/route_examples.py: register an example request for it (or say why it holds no patient data)"
+        f"{_id(key)} takes a patient (or an object of one) but is neither in EXAMPLES nor in "
+        "NOT_PATIENT_SCOPED of tests/access/route_examples.py: register an example request for it (or say "
+        "why it holds no patient data)"
     )
 
 

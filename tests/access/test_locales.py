@@ -37,8 +37,8 @@ def _keys() -> set[str]:
     keys |= {f"consent_given_by_{g.value}" for g in GivenBy}
     keys |= {f"consent_status_{s}" for s in ("active", "withdrawn", "superseded", "expired", "not_yet_valid")}
     keys |= {f"bg_reason_{r.value}" for r in BreakGlassReason} | {f"bg_disposition_{d.value}" for d in Disposition}
-    keys |= {f"audit_action_{a.value}" for a in Action} | {f"audit_action_{a}" for a in ("audit_search", "sign_in",
-                                                                                        "staff_admin")}
+    keys |= {f"audit_action_{a.value}" for a in Action}
+    keys |= {f"audit_action_{a}" for a in ("audit_search", "sign_in", "staff_admin")}
     keys |= {f"audit_reason_{r}" for r in REASONS} | {f"profession_{p.value}" for p in Profession}
     return keys
 

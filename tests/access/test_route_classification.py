@@ -96,8 +96,8 @@ def test_only_listed_routes_answer_without_sign_in(key, client):
     if key in PUBLIC:
         return
     assert _refused(response), (
-        f"{_id(key)} answered {response.status_code} without sign-in: require a signed-in actor, or list it in "
-        "PUBLIC of tests/access/route_examples.py with the reason")
+        f"{_id(key)} answered {response.status_code} without sign-in: require a signed-in actor, or list "
+        "it in PUBLIC of tests/access/route_examples.py with the reason")
 
 
 def test_the_public_routes_are_the_expected_few():

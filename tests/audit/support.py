@@ -23,7 +23,8 @@ def append(db: Session, keyring: Keyring, count: int, *, action: str = "read_cli
 
 
 def triggers_off(db: Session) -> None:
-    """Disable the append-only and in-sequence triggers for the rest of this (rolled-back) test transaction."""
+    """Disable the append-only and in-sequence triggers for the rest of this (rolled-back) test
+    transaction."""
     if db.get_bind().dialect.name == "postgresql":
         db.execute(text("ALTER TABLE audit_event DISABLE TRIGGER audit_event_no_update_delete"))
         db.execute(text("ALTER TABLE audit_event DISABLE TRIGGER audit_event_in_sequence"))

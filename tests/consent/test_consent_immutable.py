@@ -3,6 +3,8 @@ only superseding and withdrawal set their columns once. A scan belongs to the ve
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
@@ -35,8 +37,9 @@ def test_no_route_edits_or_deletes_a_consent():
 
 def test_the_database_refuses_to_edit_a_consent(db, world):
     cid = world.consent_id.hex if db.get_bind().dialect.name == "sqlite" else str(world.consent_id)
-    for column, value in (("excluded_categories", "acp"), ("scope", "individual"), ("valid_until", today_jst()),
-                          ("recorded_by", world.nurse.id.hex if len(cid) == 32 else str(world.nurse.id))):
+    nurse = world.nurse.id.hex if len(cid) == 32 else str(world.nurse.id)
+    for column, value in (("excluded_categories", "acp"), ("scope", "individual"),
+                          ("valid_until", today_jst()), ("recorded_by", nurse)):
         _refused(db, f"UPDATE consent SET {column} = :value WHERE id = :id", value=value, id=cid)
     assert db.get(Consent, world.consent_id).excluded_categories == ""
 
@@ -45,7 +48,8 @@ def test_the_database_refuses_to_delete_a_consent_or_its_parts(db, keyring, worl
     scan = client.post(f"/api/v1/patients/{world.patient_id}/consents/{world.consent_id}/attachments",
                        headers=doctor, files={"file": ("consent.pdf", PDF, "application/pdf")})
     assert scan.status_code == 201, scan.text
-    narrowed = grant_consent(db, keyring, world.patient_id, world.physician, organisation_ids=[world.nursing.id])
+    narrowed = grant_consent(db, keyring, world.patient_id, world.physician,
+                             organisation_ids=[world.nursing.id])
     is_sqlite = db.get_bind().dialect.name == "sqlite"
 
     def key(value):
@@ -65,16 +69,20 @@ def test_the_database_refuses_to_delete_a_consent_or_its_parts(db, keyring, worl
 
 def test_superseding_and_withdrawal_set_their_columns_once(db, world):
     consent = db.get(Consent, world.consent_id)
-    consent.withdrawn_at, consent.withdrawn_on, consent.withdrawn_by = utcnow(), today_jst(), world.physician.id
+    consent.withdrawn_at, consent.withdrawn_on = utcnow(), today_jst()
+    consent.withdrawn_by = world.physician.id
     db.flush()  # NULL -> value: the one change a consent row takes
     cid = world.consent_id.hex if db.get_bind().dialect.name == "sqlite" else str(world.consent_id)
-    _refused(db, "UPDATE consent SET withdrawn_at = NULL, withdrawn_on = NULL, withdrawn_by = NULL WHERE id = :id",
+    _refused(db, "UPDATE consent SET withdrawn_at = NULL, withdrawn_on = NULL, withdrawn_by = NULL "
+                 "WHERE id = :id", id=cid)
+    _refused(db, "UPDATE consent SET withdrawn_on = :day WHERE id = :id", day=today_jst() - timedelta(days=1),
              id=cid)
-    _refused(db, "UPDATE consent SET withdrawn_on = :day WHERE id = :id", day=today_jst().replace(day=1), id=cid)
 
 
 @pytest.mark.parametrize("ended", ["withdrawn", "superseded"])
-def test_a_scan_cannot_be_filed_under_a_withdrawn_or_superseded_consent(client, db, keyring, world, doctor, ended):
+def test_a_scan_cannot_be_filed_under_a_withdrawn_or_superseded_consent(
+    client, db, keyring, world, doctor, ended,
+):
     pid = world.patient_id
     if ended == "withdrawn":
         r = client.post(f"/api/v1/patients/{pid}/consents/{world.consent_id}/withdraw", headers=doctor,
@@ -88,4 +96,5 @@ def test_a_scan_cannot_be_filed_under_a_withdrawn_or_superseded_consent(client, 
     [problem] = r.json()["fields"]
     assert problem["path"] == "/consent_id"
     assert "撤回済み・差し替え済みの同意" in problem["message_ja"] and "current consent" in problem["message_en"]
-    assert db.scalars(select(ConsentDocument).where(ConsentDocument.consent_id == world.consent_id)).all() == []
+    filed = db.scalars(select(ConsentDocument).where(ConsentDocument.consent_id == world.consent_id)).all()
+    assert filed == []

@@ -99,5 +99,6 @@ def test_form_problems_sit_next_to_their_fields_without_json_pointers(client, wo
     assert 'aria-describedby="c-proxy-err"' in r.text
     assert "<code>/" not in r.text and 'href="#c-proxy"' in r.text
     client.cookies.set("lang", "en")
-    english = client.post(f"/patients/{world.patient_id}/consents", headers=doctor, data=FORM | {"given_by": "proxy"})
+    english = client.post(f"/patients/{world.patient_id}/consents", headers=doctor,
+                          data=FORM | {"given_by": "proxy"})
     assert "Enter the proxy&#39;s name" in english.text or "Enter the proxy's name" in english.text

@@ -12,7 +12,8 @@ from tests.access.support import PDF, Ctx, join_team
 from tests.factories import PASSWORD, make_user
 
 TODAY = today_jst().isoformat()
-BODY = {"given_by": "patient", "method": "verbal", "scope": "blanket", "obtained_on": TODAY, "password": PASSWORD}
+BODY = {"given_by": "patient", "method": "verbal", "scope": "blanket", "obtained_on": TODAY,
+        "password": PASSWORD}
 
 
 @pytest.fixture

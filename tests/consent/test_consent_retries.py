@@ -12,8 +12,8 @@ from renkei.idempotency.models import IdempotencyKey
 from tests.access.support import PDF, PNG
 from tests.factories import PASSWORD, auth_headers
 
-BODY = {"given_by": "patient", "method": "written", "scope": "blanket", "obtained_on": today_jst().isoformat(),
-        "password": PASSWORD}
+BODY = {"given_by": "patient", "method": "written", "scope": "blanket",
+        "obtained_on": today_jst().isoformat(), "password": PASSWORD}
 
 
 @pytest.fixture

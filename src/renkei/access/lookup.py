@@ -45,8 +45,8 @@ def record(
     """Audit an exact lookup: one row per match shown and one denial per match withheld (both on the
     patient's access log), or one row saying nothing matched."""
     for patient_id in withheld:
-        audit.record(session, actor=actor, action=Action.lookup.value, allowed=False, reason="consent_withdrawn",
-                     patient_id=patient_id)
+        audit.record(session, actor=actor, action=Action.lookup.value, allowed=False,
+                     reason="consent_withdrawn", patient_id=patient_id)
     if not shown and not withheld:
         audit.record(session, actor=actor, action=Action.lookup.value, allowed=True, reason="no_match")
     for patient_id in shown:

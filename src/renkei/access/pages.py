@@ -97,12 +97,15 @@ def emergency_request(
             "reason_code": reason_code, "reason": reason, "confirm": bool(confirm)}
 
     def again(problems: list[FieldProblem], status: int) -> Response:
-        return _emergency(request, session, actor, errors=problems, form=form, status=status,
-                          results=_results_again(request, session, keyring, actor, form), requested=patient_id)
+        results = _results_again(request, session, keyring, actor, form)
+        return _emergency(request, session, actor, errors=problems, form=form, status=status, results=results,
+                          requested=patient_id)
 
     try:
-        data = BreakGlassIn.model_validate({"reason_code": reason_code, "reason": reason, "password": password,
-                                            "otp": otp or None, "confirm": confirm in ("yes", "on", "true")})
+        data = BreakGlassIn.model_validate({
+            "reason_code": reason_code, "reason": reason, "password": password, "otp": otp or None,
+            "confirm": confirm in ("yes", "on", "true"),
+        })
         grant = break_glass.request_grant(session, settings=settings, keyring=keyring, actor=actor,
                                           patient_id=patient_id, data=data)
     except ValidationError as exc:

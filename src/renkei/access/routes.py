@@ -41,7 +41,8 @@ def request_break_glass(patient_id: uuid.UUID, body: BreakGlassIn, request: Requ
     again; retry-safe with an `Idempotency-Key`."""
     outcome = idempotency.run(
         session, keyring=keyring, actor=actor, key=idempotency_key, patient_id=patient_id, status_code=201,
-        request_fingerprint=idempotency.fingerprint("POST", request.url.path, idempotency.without_secrets(body)),
+        request_fingerprint=idempotency.fingerprint("POST", request.url.path,
+                                                    idempotency.without_secrets(body)),
         produce=lambda: break_glass.request_grant(session, settings=settings, keyring=keyring, actor=actor,
                                                   patient_id=patient_id, data=body),
         guard=_grant_guard(settings),

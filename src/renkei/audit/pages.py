@@ -66,7 +66,8 @@ def audit_page(
     first, last = _day(since, "since", errors), _day(until, "until", errors)
     if first and last and last < first:
         errors.append("until")
-    actions = sorted(k.removeprefix(_ACTION_LABEL) for k in catalogue(lang_of(request)) if k.startswith(_ACTION_LABEL))
+    labels = catalogue(lang_of(request))
+    actions = sorted(k.removeprefix(_ACTION_LABEL) for k in labels if k.startswith(_ACTION_LABEL))
     action = action if action in actions else ""
     form = {"patient_id": patient_id, "actor_email": actor_email, "action": action,
             "decision": decision if decision in ("allow", "deny") else "", "since": since, "until": until,
@@ -77,8 +78,8 @@ def audit_page(
         events = service.admin_search(
             session, actor=actor, patient_id=pid, actor_email=actor_email or None, action=action or None,
             decision=form["decision"] or None, since=_jst_midnight(first) if first else None,
-            until=_jst_midnight(last + timedelta(days=1)) if last else None, grant_id=gid, before_seq=before_seq,
-            limit=PAGE)
+            until=_jst_midnight(last + timedelta(days=1)) if last else None, grant_id=gid,
+            before_seq=before_seq, limit=PAGE)
     ctx = page_context(request, session, actor, events=events, errors=errors, form=form, actions=actions,
                        searched=searched, page_size=PAGE, own_staff_only=not actor.is_region_admin)
     return render(request, "audit.html", ctx)

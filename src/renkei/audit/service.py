@@ -428,8 +428,8 @@ def _entry(row: AuditEvent, user: User | None, org: Organisation | None) -> dict
 def search(
     session: Session, *, patient_id: uuid.UUID | None = None, actor_user_id: uuid.UUID | None = None,
     action: str | None = None, decision: str | None = None, since: datetime | None = None,
-    until: datetime | None = None, organisation_id: uuid.UUID | None = None, grant_id: uuid.UUID | None = None,
-    before_seq: int | None = None, limit: int = 100,
+    until: datetime | None = None, organisation_id: uuid.UUID | None = None,
+    grant_id: uuid.UUID | None = None, before_seq: int | None = None, limit: int = 100,
 ) -> list[dict[str, Any]]:
     """Newest first, with the actor's name and organisation (staff data, not PHI)."""
     q = (
@@ -498,7 +498,8 @@ def record_account(
 ) -> PendingEvent:
     """A staff administration action (by `actor`, on `account`) or a sign-in (`actor` None), as ids and
     codes. A sign-in is the account's own action; a failed one has no actor, only the account tried (if it
-    exists) and its organisation, so that its administrators find it. Failures survive the request's rollback."""
+    exists) and its organisation, so that its administrators find it. Failures survive the request's
+    rollback."""
     action = "sign_in" if event.startswith("auth.") else "staff_admin"
     row = record(session, actor=actor, action=action, allowed=allowed, reason=reason, event=event,
                  targets=[account.id] if account is not None else (), persist_on_failure=not allowed)

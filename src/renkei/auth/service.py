@@ -213,7 +213,8 @@ def authenticate(
     try:
         _check_throttle(session, settings, now, **keys)
     except TooManyAttempts:
-        audit.record_account(session, actor=None, event=SIGN_IN, account=None, allowed=False, reason="throttled")
+        audit.record_account(session, actor=None, event=SIGN_IN, account=None, allowed=False,
+                             reason="throttled")
         raise
     user = session.scalars(select(User).where(User.email == email.strip().lower())).first()
     ok, new_hash = passwords.verify(password, user.password_hash if user else None)

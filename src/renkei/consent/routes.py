@@ -38,7 +38,8 @@ def record_consent(patient_id: uuid.UUID, body: ConsentCreate, request: Request,
     """Record who consented, how, for which organisations and categories; needs the password again."""
     outcome = idempotency.run(
         session, keyring=keyring, actor=actor, key=idempotency_key, patient_id=patient_id, status_code=201,
-        request_fingerprint=idempotency.fingerprint("POST", request.url.path, idempotency.without_secrets(body)),
+        request_fingerprint=idempotency.fingerprint("POST", request.url.path,
+                                                    idempotency.without_secrets(body)),
         produce=lambda: service.record(session, settings=settings, keyring=keyring, actor=actor,
                                        patient_id=patient_id, data=body),
         guard=GUARD,
@@ -54,7 +55,8 @@ def withdraw_consent(patient_id: uuid.UUID, consent_id: uuid.UUID, body: Withdra
     """Takes effect immediately; needs the password again."""
     outcome = idempotency.run(
         session, keyring=keyring, actor=actor, key=idempotency_key, patient_id=patient_id, status_code=200,
-        request_fingerprint=idempotency.fingerprint("POST", request.url.path, idempotency.without_secrets(body)),
+        request_fingerprint=idempotency.fingerprint("POST", request.url.path,
+                                                    idempotency.without_secrets(body)),
         produce=lambda: service.withdraw(session, settings=settings, keyring=keyring, actor=actor,
                                          patient_id=patient_id, consent_id=consent_id, data=body),
         guard=GUARD,

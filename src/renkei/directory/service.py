@@ -234,7 +234,8 @@ def set_active(session: Session, *, actor: Actor, user_id: uuid.UUID, active: bo
         # Sessions revoked here stay revoked after re-enabling: the professional signs in afresh.
         auth_service.revoke_all_sessions(session, user.id, reason="disabled")
     session.flush()
-    audit.record_account(session, actor=actor, event="staff.enable" if active else "staff.disable", account=user)
+    audit.record_account(session, actor=actor, event="staff.enable" if active else "staff.disable",
+                         account=user)
     return StaffOut.model_validate(user)
 
 
