@@ -83,7 +83,8 @@ CONFIRM_MISSING = FieldProblem(
 def admit(session: Session, *, settings: Settings, actor: Actor, patient_id: uuid.UUID) -> None:
     """404 (audited) unless the requester may ask at all: the patient exists, and the requester is on its
     team, found it by exact lookup shortly before, or holds a grant already (a retried request)."""
-    if access.can(session, actor, Action.read_emergency, patient_id).grant_id is not None:
+    held = access.can(session, actor, Action.read_emergency, patient_id)
+    if held.allowed and held.grant_id is not None:
         return
     patient = session.get(Patient, patient_id)
     on_team = access.active_membership(session, actor, patient_id) is not None
