@@ -14,6 +14,7 @@ from renkei.access import service as access
 from renkei.access.models import BreakGlassGrant, Disposition
 from renkei.access.schemas import BreakGlassIn, GrantOut, ReviewIn
 from renkei.access.service import Action
+from renkei.audit import queries as audit_queries
 from renkei.audit import service as audit
 from renkei.auth.service import Actor
 from renkei.config import Settings
@@ -88,7 +89,7 @@ def admit(session: Session, *, settings: Settings, actor: Actor, patient_id: uui
         return
     patient = session.get(Patient, patient_id)
     on_team = access.active_membership(session, actor, patient_id) is not None
-    looked_up = audit.has_recent(
+    looked_up = audit_queries.has_recent(
         session, actor_user_id=actor.user_id, action=Action.lookup.value, patient_id=patient_id,
         since=utcnow() - timedelta(minutes=settings.break_glass_lookup_minutes),
     )

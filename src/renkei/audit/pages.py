@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from renkei.audit import service
+from renkei.audit import queries
 from renkei.audit.dependencies import AuditorDep
 from renkei.db.session import SessionDep
 from renkei.web.i18n import catalogue, lang_of
@@ -75,7 +75,7 @@ def audit_page(
     events: list[dict[str, Any]] = []
     searched = any(form.values()) and not errors
     if searched:
-        events = service.admin_search(
+        events = queries.admin_search(
             session, actor=actor, patient_id=pid, actor_email=actor_email or None, action=action or None,
             decision=form["decision"] or None, since=_jst_midnight(first) if first else None,
             until=_jst_midnight(last + timedelta(days=1)) if last else None, grant_id=gid,

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from renkei.audit import service
+from renkei.audit import queries
 from renkei.audit.dependencies import AuditorDep
 from renkei.audit.schemas import AuditEventOut
 from renkei.db.session import SessionDep
@@ -30,6 +30,6 @@ def search(
     """Newest first; filter by patient, actor (id or email), action, decision, time (`since` inclusive,
     `until` exclusive) and break-the-glass grant. An organisation administrator sees only the actions of
     their own organisation's staff."""
-    return service.admin_search(session, actor=actor, patient_id=patient_id, actor_user_id=actor_id,
+    return queries.admin_search(session, actor=actor, patient_id=patient_id, actor_user_id=actor_id,
                                 actor_email=actor_email, action=action, decision=decision, since=since,
                                 until=until, grant_id=grant_id, before_seq=before_seq, limit=limit)
