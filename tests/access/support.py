@@ -16,10 +16,12 @@ from sqlalchemy.orm import Session
 
 from renkei.access.models import BreakGlassGrant
 from renkei.config import Settings
+from renkei.consent import service as consent_service
 from renkei.consent.models import Consent
 from renkei.crypto.keyring import Keyring
 from renkei.db.types import today_jst, utcnow
 from renkei.directory.models import Organisation, User
+from renkei.patients import keys
 from renkei.patients import service as patient_service
 from renkei.patients.models import CareTeamMembership
 from renkei.patients.schemas import MembershipEnd, MembershipIn
@@ -32,6 +34,25 @@ ENTRY_MARKER = "行列試験の連絡本文"
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"
        b"\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def record_lapsed_consent(db: Session, keyring: Keyring, patient_id: uuid.UUID, recorder: User) -> uuid.UUID:
+    """A new consent version that ran out yesterday, as if recorded a year ago (consents are never edited,
+    and the service refuses to record one that is no longer valid): no consent is in force after it."""
+    current = db.scalars(select(Consent).where(Consent.patient_id == patient_id,
+                                               Consent.superseded_at.is_(None))).one()
+    lapsed = Consent(id=uuid.uuid4(), patient_id=patient_id, version=current.version + 1, given_by="patient",
+                     method="written", scope="blanket", obtained_on=today_jst() - timedelta(days=400),
+                     valid_from=today_jst() - timedelta(days=400),
+                     valid_until=today_jst() - timedelta(days=1),
+                     details_ct=b"", recorded_by=recorder.id, recorded_org_id=recorder.organisation_id)
+    lapsed.details_ct = keys.seal_json(db, keyring, patient_id, aad=consent_service.DETAILS_AAD,
+                                       binding=f"consent:{lapsed.id}", value={"note": None})
+    db.add(lapsed)
+    db.flush()
+    current.superseded_at, current.superseded_by = utcnow(), lapsed.id
+    db.flush()
+    return lapsed.id
 
 
 def join_team(db: Session, world: World, user: User, team_role: str, by: User | None = None) -> uuid.UUID:
@@ -87,7 +108,10 @@ class Ctx:
         )).one()
 
     def _post(self, path: str, **kw: Any) -> dict[str, Any]:
-        r = self.client.post(path, headers=self.headers(self.care_manager), **kw)
+        return self._post_as(self.care_manager, path, **kw)
+
+    def _post_as(self, user: User, path: str, **kw: Any) -> dict[str, Any]:
+        r = self.client.post(path, headers=self.headers(user), **kw)
         assert r.status_code in (200, 201), f"arranging {path} failed: {r.status_code} {r.text[:300]}"
         return r.json()
 
@@ -114,6 +138,21 @@ class Ctx:
         )["id"])
 
     @property
+    def hospital_admin(self) -> User:
+        """The emergency physician's organisation administrator (reviews that organisation's grants)."""
+        return self._once("hospital_admin", lambda: make_user(self.db, self.hospital, profession="nurse",
+                                                              role="org_admin", keyring=self.keyring))
+
+    @property
+    def addressed_entry_id(self) -> str:
+        """A message the physician addressed to the matrix's care manager."""
+        return self._once("addressed", lambda: self._post_as(
+            self.world.physician, f"/api/v1/patients/{self.patient_id}/entries",
+            json={"sheet": "message", "data": {"text": ENTRY_MARKER}, "status": "final",
+                  "recipients": [{"user_id": str(self.care_manager.id)}]},
+        )["id"])
+
+    @property
     def grant_id(self) -> uuid.UUID:
         return self._once("grant", lambda: uuid.UUID(self.break_glass(self.er_physician)["id"]))
 
@@ -125,7 +164,8 @@ class Ctx:
         found = self.client.post("/api/v1/patients/lookup", headers=headers,
                                  json={"name_kana": "ヤマダ ハナコ", "birth_date": "1938-04-02"})
         assert found.status_code == 200 and found.json(), found.text
-        body = {"reason_code": "emergency_transport", "reason": "心肺停止で搬送", "password": PASSWORD, "otp": otp}
+        body = {"reason_code": "emergency_transport", "reason": "心肺停止で搬送", "password": PASSWORD, "otp": otp,
+                "confirm": True}
         r = self.client.post(f"/api/v1/patients/{self.patient_id}/break-glass", headers=headers, json=body)
         assert r.status_code == 201, r.text
         return r.json()
@@ -141,11 +181,7 @@ class Ctx:
         assert r.status_code == 200, r.text
 
     def expire_consent(self) -> None:
-        consent = self.db.get(Consent, self.consent_id)
-        assert consent is not None
-        consent.valid_from = today_jst() - timedelta(days=400)
-        consent.valid_until = today_jst() - timedelta(days=1)
-        self.db.flush()
+        record_lapsed_consent(self.db, self.keyring, self.patient_id, self.world.physician)
 
     def end_care_manager_membership(self) -> None:
         patient_service.end_member(self.db, actor=actor_of(self.world.physician), patient_id=self.patient_id,

@@ -3,21 +3,25 @@ notifications to the team and the requester's administrators, and the review que
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import uuid
+from datetime import date, datetime, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from renkei.access.models import BreakGlassGrant
+from renkei.app import create_app
 from renkei.audit.models import AuditEvent
-from renkei.db.types import today_jst, utcnow
+from renkei.db.types import today_jst
 from renkei.notify.models import Notification
 from renkei.patients.service import age_on
 from tests.access.support import Ctx
 from tests.factories import PASSWORD, enrol_totp, make_user, next_totp
 
 LOOKUP = {"name_kana": "ヤマダ ハナコ", "birth_date": "1938-04-02"}
-REQUEST = {"reason_code": "emergency_transport", "reason": "自宅で意識消失、救急搬送", "password": PASSWORD}
+REQUEST = {"reason_code": "emergency_transport", "reason": "自宅で意識消失、救急搬送", "password": PASSWORD,
+           "confirm": True}
 
 
 @pytest.fixture
@@ -32,6 +36,10 @@ def _lookup(ctx: Ctx, headers: dict[str, str]) -> None:
 
 def _request(ctx: Ctx, headers: dict[str, str], **body: object):
     return ctx.client.post(f"/api/v1/patients/{ctx.patient_id}/break-glass", headers=headers, json=REQUEST | body)
+
+
+def _lifetime(grant: dict) -> timedelta:
+    return datetime.fromisoformat(grant["expires_at"]) - datetime.fromisoformat(grant["granted_at"])
 
 
 def _audit_rows(ctx: Ctx, **where: object) -> list[AuditEvent]:
@@ -54,8 +62,7 @@ def test_grant_is_read_only_to_the_emergency_scope_and_expires(ctx, settings):
     _lookup(ctx, er)
     grant = _request(ctx, er).json()
     assert grant["scope"] == ["acp", "emergency"] and grant["active"] is True
-    lifetime = (utcnow() - timedelta(minutes=settings.break_glass_minutes)).isoformat()
-    assert grant["expires_at"] > lifetime
+    assert _lifetime(grant) == timedelta(minutes=settings.break_glass_minutes)
     pid = ctx.patient_id
     assert ctx.client.get(f"/api/v1/patients/{pid}/summary", headers=er).status_code == 200
     assert ctx.client.get(f"/api/v1/patients/{pid}", headers=er).status_code == 404
@@ -67,6 +74,17 @@ def test_grant_is_read_only_to_the_emergency_scope_and_expires(ctx, settings):
     assert rows and all(str(r.grant_id) == grant["id"] for r in rows)
     ctx.expire_grants(ctx.er_physician)
     assert ctx.client.get(f"/api/v1/patients/{pid}/summary", headers=er).status_code == 404
+
+
+def test_the_grant_lifetime_follows_the_setting(settings, connection, db, keyring, world):
+    short = settings.model_copy(update={"break_glass_minutes": 30})
+    assert short.break_glass_minutes != settings.break_glass_minutes
+    with TestClient(create_app(short, bind=connection), base_url="http://testserver") as client:
+        ctx = Ctx(client, db, short, keyring, world)
+        grant = ctx.break_glass(ctx.er_physician)
+    assert _lifetime(grant) == timedelta(minutes=30)
+    row = db.get(BreakGlassGrant, uuid.UUID(grant["id"]))
+    assert row.expires_at - row.granted_at == timedelta(minutes=30)
 
 
 def test_break_glass_requires_a_reason(ctx):

@@ -11,7 +11,8 @@ from renkei.audit.models import AuditEvent
 from tests.access.support import Ctx
 from tests.factories import PASSWORD, make_user
 
-REQUEST = {"reason_code": "emergency_transport", "reason": "自宅で意識消失、救急搬送", "password": PASSWORD}
+REQUEST = {"reason_code": "emergency_transport", "reason": "自宅で意識消失、救急搬送", "password": PASSWORD,
+           "confirm": True}
 
 
 @pytest.fixture

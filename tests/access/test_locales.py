@@ -19,7 +19,9 @@ REASONS = [
     "organisation_excluded", "organisation_not_included", "category_excluded", "sheet_required",
     "profession_not_allowed", "outside_break_glass_scope", "not_a_decision", "reauth_failed", "reauth_throttled",
     "no_prior_lookup", "already_has_access", "grant_active", "region_admin", "revoked", "grant_revoked",
-    "lookup_throttled", "member_not_eligible", "not_team_lead",
+    "lookup_throttled", "member_not_eligible", "not_team_lead", "recorder_before_consent", "counted",
+    "request_failed", "org_admin", "ok", "throttled", "unknown_account", "wrong_password", "account_disabled",
+    "otp_required", "wrong_otp",
     *(r.value for r in BreakGlassReason), *(d.value for d in Disposition),
 ]
 
@@ -35,7 +37,8 @@ def _keys() -> set[str]:
     keys |= {f"consent_given_by_{g.value}" for g in GivenBy}
     keys |= {f"consent_status_{s}" for s in ("active", "withdrawn", "superseded", "expired", "not_yet_valid")}
     keys |= {f"bg_reason_{r.value}" for r in BreakGlassReason} | {f"bg_disposition_{d.value}" for d in Disposition}
-    keys |= {f"audit_action_{a.value}" for a in Action} | {"audit_action_audit_search"}
+    keys |= {f"audit_action_{a.value}" for a in Action}
+    keys |= {f"audit_action_{a}" for a in ("audit_search", "sign_in", "staff_admin")}
     keys |= {f"audit_reason_{r}" for r in REASONS} | {f"profession_{p.value}" for p in Profession}
     return keys
 

@@ -23,12 +23,28 @@ def append(db: Session, keyring: Keyring, count: int, *, action: str = "read_cli
 
 
 def triggers_off(db: Session) -> None:
-    """Disable the append-only triggers for the rest of this (rolled-back) test transaction."""
+    """Disable the append-only and in-sequence triggers for the rest of this (rolled-back) test
+    transaction."""
     if db.get_bind().dialect.name == "postgresql":
         db.execute(text("ALTER TABLE audit_event DISABLE TRIGGER audit_event_no_update_delete"))
+        db.execute(text("ALTER TABLE audit_event DISABLE TRIGGER audit_event_in_sequence"))
     else:
-        db.execute(text("DROP TRIGGER audit_event_no_update"))
-        db.execute(text("DROP TRIGGER audit_event_no_delete"))
+        for trigger in ("audit_event_no_update", "audit_event_no_delete", "audit_event_in_sequence"):
+            db.execute(text(f"DROP TRIGGER {trigger}"))
+
+
+def checks_off(db: Session) -> None:
+    """Also lift CHECK (seq > 0), as someone writing the database file directly would."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("ALTER TABLE audit_event DROP CONSTRAINT ck_audit_event_seq_positive"))
+    else:
+        db.execute(text("PRAGMA ignore_check_constraints = ON"))
+
+
+def checks_on(db: Session) -> None:
+    """Undo `checks_off` where it outlives the test's transaction (SQLite's pragma is per connection)."""
+    if db.get_bind().dialect.name != "postgresql":
+        db.execute(text("PRAGMA ignore_check_constraints = OFF"))
 
 
 def tamper(db: Session, sql: str, **params: Any) -> None:

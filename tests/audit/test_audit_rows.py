@@ -45,13 +45,16 @@ def test_a_denial_is_kept_although_the_request_fails_with_404(client, db, settin
         world.outsider.id, "deny", "not_on_team", world.patient_id)
 
 
-def test_allowed_reads_of_a_request_that_then_failed_are_not_recorded_as_disclosures(client, db, settings, keyring,
-                                                                                      world):
+def test_a_request_that_failed_after_access_was_allowed_leaves_a_failed_attempt_not_a_disclosure(
+    client, db, settings, keyring, world,
+):
     headers = auth_headers(db, settings, keyring, world.physician)
     r = client.post(f"/api/v1/patients/{world.patient_id}/team", headers=headers,
                     json={"user_id": str(uuid.uuid4()), "team_role": "physician"})
     assert r.status_code == 422
-    assert _rows(db, r.headers["x-request-id"]) == []
+    [row] = _rows(db, r.headers["x-request-id"])
+    assert (row.action, row.event, row.patient_id, row.decision, row.reason) == (
+        "manage_team", "team.add", world.patient_id, "deny", "request_failed")
 
 
 def test_listing_my_patients_records_each_patient_listed(client, db, settings, keyring, world):

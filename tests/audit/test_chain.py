@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from renkei.audit import service as audit
 from renkei.audit.models import AuditEvent
-from tests.audit.support import append, tamper, triggers_off
+from tests.audit.support import append, checks_off, checks_on, tamper, triggers_off
 from tests.factories import auth_headers
 
 
@@ -81,6 +81,43 @@ def test_an_inserted_row_is_found(db, keyring, anchor):
     db.flush()
     result = audit.verify(db, keyring, after_seq=anchor)
     assert (result.ok, result.broken_seq) == (False, seqs[-1] + 1)
+
+
+def _forged_row(db, seq: int) -> AuditEvent:
+    newest = db.get(AuditEvent, audit.head(db)[0])
+    return AuditEvent(seq=seq, occurred_at=newest.occurred_at, action="read_clinical", decision="allow",
+                      reason="team_consent", target_ids="[]", mac="00" * 32)
+
+
+@pytest.mark.parametrize("seq", [0, -7])
+def test_a_row_slipped_in_before_the_first_one_is_found(db, keyring, anchor, seq):
+    append(db, keyring, 3)
+    triggers_off(db)
+    checks_off(db)
+    try:
+        db.add(_forged_row(db, seq))
+        db.flush()
+    finally:
+        checks_on(db)
+    for after in (0, anchor):
+        result = audit.verify(db, keyring, after_seq=after)
+        assert (result.ok, result.broken_seq) == (False, seq), result
+        assert "precedes the first row" in result.problem
+
+
+@pytest.mark.parametrize("offset", [-1, 0, 2], ids=["duplicate", "head", "gap"])
+def test_the_database_refuses_a_row_out_of_sequence(db, keyring, offset):
+    append(db, keyring, 2)
+    head = audit.head(db)[0]
+    with pytest.raises(DBAPIError), db.begin_nested():
+        db.add(_forged_row(db, head + 1 + offset if offset else head))
+        db.flush()
+    with pytest.raises(DBAPIError, match="sequence|ck_audit_event_seq_positive|CHECK"), db.begin_nested():
+        db.add(_forged_row(db, 0))
+        db.flush()
+    db.add(_forged_row(db, head + 1))  # the next number is the only one accepted
+    db.flush()
+    assert audit.head(db)[0] == head + 1
 
 
 def test_a_row_replaced_in_the_middle_is_found(db, keyring, anchor):

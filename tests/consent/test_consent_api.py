@@ -11,6 +11,7 @@ from sqlalchemy import select
 from renkei.audit.models import AuditEvent
 from renkei.consent.models import Consent, ConsentDocument
 from renkei.db.types import today_jst
+from tests.access.support import record_lapsed_consent
 from tests.factories import PASSWORD, auth_headers, make_org, make_user
 from tests.sheets.examples import EXAMPLES as SHEET_EXAMPLES
 
@@ -65,10 +66,8 @@ def test_withdrawal_takes_effect_immediately_with_its_date_and_reason(client, db
     assert client.get(f"/api/v1/patients/{pid}", headers=nurse).status_code == 200
 
 
-def test_expired_consent_stops_sharing(client, db, world, nurse):
-    consent = db.get(Consent, world.consent_id)
-    consent.valid_from, consent.valid_until = today_jst() - timedelta(days=30), today_jst() - timedelta(days=1)
-    db.flush()
+def test_expired_consent_stops_sharing(client, db, keyring, world, nurse):
+    record_lapsed_consent(db, keyring, world.patient_id, world.physician)
     assert client.get(f"/api/v1/patients/{world.patient_id}", headers=nurse).status_code == 404
 
 

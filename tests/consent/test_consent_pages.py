@@ -76,3 +76,29 @@ def test_cookie_session_form_posts_need_the_csrf_token(client, db, settings, key
     ok = client.post(path, data=FORM | {"csrf_token": auth.csrf_token}, follow_redirects=False)
     assert ok.status_code == 303
     assert _versions(db, world) == [1, 2]
+
+
+def test_a_withdrawal_refused_for_a_wrong_password_keeps_the_reason_and_date(client, db, world, doctor):
+    wrong = "wrong-password-typed-7"
+    on = today_jst().isoformat()
+    r = client.post(f"/patients/{world.patient_id}/consents/{world.consent_id}/withdraw", headers=doctor,
+                    data={"reason": "家族会議で撤回を決めた", "withdrawn_on": on, "password": wrong})
+    assert r.status_code == 403
+    assert "家族会議で撤回を決めた</textarea>" in r.text and f'value="{on}"' in r.text
+    assert "<details open>" in r.text, "the withdrawal form is shown open again"
+    assert 'id="w-password-err"' in r.text and "パスワードが正しくありません" in r.text
+    assert wrong not in r.text
+    assert db.get(Consent, world.consent_id).withdrawn_at is None
+
+
+def test_form_problems_sit_next_to_their_fields_without_json_pointers(client, world, doctor):
+    r = client.post(f"/patients/{world.patient_id}/consents", headers=doctor,
+                    data=FORM | {"given_by": "proxy", "valid_until": "2001-01-01"})
+    assert r.status_code == 422
+    assert 'id="c-proxy-err"' in r.text and 'id="c-rel-err"' in r.text and 'id="c-until-err"' in r.text
+    assert 'aria-describedby="c-proxy-err"' in r.text
+    assert "<code>/" not in r.text and 'href="#c-proxy"' in r.text
+    client.cookies.set("lang", "en")
+    english = client.post(f"/patients/{world.patient_id}/consents", headers=doctor,
+                          data=FORM | {"given_by": "proxy"})
+    assert "Enter the proxy&#39;s name" in english.text or "Enter the proxy's name" in english.text

@@ -198,7 +198,8 @@ def test_break_the_glass_banner_stays_on_every_page_while_the_grant_lasts(client
                         json={"name_kana": "ヤマダ ハナコ", "birth_date": "1938-04-02"})
     assert found.status_code == 200, found.text
     granted = client.post(f"/api/v1/patients/{world.patient_id}/break-glass", headers=api,
-                          json={"reason_code": "emergency_transport", "reason": "救急搬送", "password": PASSWORD})
+                          json={"reason_code": "emergency_transport", "reason": "救急搬送", "password": PASSWORD,
+                                "confirm": True})
     assert granted.status_code == 201, granted.text
     for path in ("/patients", "/addressed", "/emergency"):
         html = browse(er).get(path).text

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from renkei.db.types import today_jst
 from renkei.patients.models import CareTeamMembership
-from renkei.timeline.models import IdempotencyKey
+from renkei.idempotency.models import IdempotencyKey
 from tests.factories import auth_headers, make_org, make_user
 
 

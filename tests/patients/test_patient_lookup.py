@@ -212,17 +212,38 @@ def test_lookups_are_throttled_per_client_address_across_accounts(
     assert statuses == [200, 200, 200, 200, 429]
 
 
-def test_a_patient_who_withdrew_consent_is_found_only_by_their_own_team(client, db, settings, keyring, world):
+@pytest.mark.parametrize("profession", ["physician", "nurse"])
+def test_a_patient_who_withdrew_consent_is_still_found_for_emergency_access(
+    client, db, settings, keyring, world, profession,
+):
+    # Emergency disclosure without consent is lawful to protect life (APPI art. 27(1)(ii)): those who may
+    # break the glass find the patient, with the same minimal answer as ever.
     r = client.post(f"/api/v1/patients/{world.patient_id}/consents/{world.consent_id}/withdraw",
                     headers=auth_headers(db, settings, keyring, world.physician),
                     json={"reason": "本人の申し出", "password": PASSWORD})
     assert r.status_code == 200, r.text
-    er = make_user(db, make_org(db, "救命救急センター", "hospital"), profession="physician")
+    er = make_user(db, make_org(db, "救命救急センター", "hospital"), profession=profession)
     outside = client.post(LOOKUP, json={"insurance_number": "0000123456"},
                           headers=auth_headers(db, settings, keyring, er))
+    assert outside.status_code == 200
+    assert [sorted(m) for m in outside.json()] == [["age_band", "id", "on_my_team", "sex"]]
+    assert outside.json()[0]["id"] == str(world.patient_id) and "山田" not in outside.text
+    assert _audit(db, er.id) == [("lookup", "allow", "exact_match", world.patient_id)]
+
+
+def test_a_patient_who_withdrew_consent_is_hidden_from_other_lookups_but_not_from_their_team(
+    client, db, settings, keyring, world,
+):
+    r = client.post(f"/api/v1/patients/{world.patient_id}/consents/{world.consent_id}/withdraw",
+                    headers=auth_headers(db, settings, keyring, world.physician),
+                    json={"reason": "本人の申し出", "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    other_office = make_user(db, make_org(db, "ひがし居宅", "care_management_office"), profession="care_manager")
+    outside = client.post(LOOKUP, json={"insurance_number": "0000123456"},
+                          headers=auth_headers(db, settings, keyring, other_office))
     assert outside.status_code == 200 and outside.json() == []
     # The withheld match is still on the patient's access log, with the patient's id.
-    assert _audit(db, er.id) == [("lookup", "deny", "consent_withdrawn", world.patient_id)]
+    assert _audit(db, other_office.id) == [("lookup", "deny", "consent_withdrawn", world.patient_id)]
     team = client.post(LOOKUP, json={"insurance_number": "0000123456"},
                        headers=auth_headers(db, settings, keyring, world.nurse))
     assert [(m["id"], m["on_my_team"]) for m in team.json()] == [(str(world.patient_id), True)]

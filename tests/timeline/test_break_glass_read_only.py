@@ -13,7 +13,7 @@ from tests.factories import PASSWORD, make_user
 from tests.timeline.support import posted
 
 LOOKUP = {"name_kana": "ヤマダ ハナコ", "birth_date": "1938-04-02"}
-REQUEST = {"reason_code": "emergency_transport", "reason": "心肺停止で搬送", "password": PASSWORD}
+REQUEST = {"reason_code": "emergency_transport", "reason": "心肺停止で搬送", "password": PASSWORD, "confirm": True}
 
 
 def _holder(client, db, world, as_user, org):

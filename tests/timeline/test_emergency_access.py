@@ -19,7 +19,8 @@ def test_break_glass_holder_reads_only_emergency_and_acp_entries_and_cannot_writ
     found = client.post("/api/v1/patients/lookup", headers=er_headers,
                         json={"name_kana": "ヤマダ ハナコ", "birth_date": "1938-04-02"})
     assert found.status_code == 200 and found.json()
-    reason = {"reason_code": "emergency_transport", "reason": "心肺停止で搬送", "password": PASSWORD}
+    reason = {"reason_code": "emergency_transport", "reason": "心肺停止で搬送", "password": PASSWORD,
+              "confirm": True}
     grant = client.post(f"/api/v1/patients/{world.patient_id}/break-glass", headers=er_headers, json=reason)
     assert grant.status_code == 201, grant.text
 

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from renkei.timeline.models import Attachment, IdempotencyKey, TimelineEntry
+from renkei.idempotency.models import IdempotencyKey
+from renkei.timeline.models import Attachment, TimelineEntry
 from tests.timeline.support import png_bytes, post, posted, upload
 
 

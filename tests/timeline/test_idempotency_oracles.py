@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from renkei.audit.models import AuditEvent
-from renkei.timeline.models import IdempotencyKey
+from renkei.idempotency.models import IdempotencyKey
 from tests.timeline.support import png_bytes, posted, upload
 
 BODY = {"sheet": "message", "version": 1, "data": {"text": "届いてはいけない"}}

@@ -9,17 +9,19 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from renkei.access import lookup, reauth
 from renkei.access import service as access
 from renkei.access.models import BreakGlassGrant, Disposition
 from renkei.access.schemas import BreakGlassIn, GrantOut, ReviewIn
 from renkei.access.service import Action
+from renkei.audit import queries as audit_queries
 from renkei.audit import service as audit
 from renkei.auth.service import Actor
 from renkei.config import Settings
 from renkei.crypto.keyring import Keyring
 from renkei.db.types import utcnow
 from renkei.directory.models import Organisation, Role, User
-from renkei.errors import Conflict, Forbidden, NotFound
+from renkei.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
 from renkei.notify import events as notify_events
 from renkei.patients import keys
 from renkei.patients.models import CareTeamMembership, Patient, TeamRole
@@ -54,7 +56,7 @@ def _out(session: Session, keyring: Keyring, grant: BreakGlassGrant) -> GrantOut
         scope=sorted(access.EMERGENCY_SCOPE), granted_at=grant.granted_at, expires_at=grant.expires_at,
         active=grant.expires_at > utcnow(), reviewed_at=grant.reviewed_at, reviewed_by=grant.reviewed_by,
         reviewer_name=reviewer.name if reviewer else None, disposition=grant.disposition, review_note=note,
-        revoked_at=grant.revoked_at, revoked_by=grant.revoked_by,
+        revoked_at=grant.revoked_at, revoked_by=grant.revoked_by, consent_state=grant.consent_state,
     )
 
 
@@ -73,6 +75,29 @@ def _recipients(session: Session, actor: Actor, patient_id: uuid.UUID) -> list[u
     return [uid for uid in [*team, *admins] if uid != actor.user_id]
 
 
+CONFIRM_MISSING = FieldProblem(
+    "/confirm", "救急対応のために必要であることを確認し、チェックしてください",
+    "Confirm that you need this access for the emergency at hand",
+)
+
+
+def admit(session: Session, *, settings: Settings, actor: Actor, patient_id: uuid.UUID) -> None:
+    """404 (audited) unless the requester may ask at all: the patient exists, and the requester is on its
+    team, found it by exact lookup shortly before, or holds a grant already (a retried request)."""
+    held = access.can(session, actor, Action.read_emergency, patient_id)
+    if held.allowed and held.grant_id is not None:
+        return
+    patient = session.get(Patient, patient_id)
+    on_team = access.active_membership(session, actor, patient_id) is not None
+    looked_up = audit_queries.has_recent(
+        session, actor_user_id=actor.user_id, action=Action.lookup.value, patient_id=patient_id,
+        since=utcnow() - timedelta(minutes=settings.break_glass_lookup_minutes),
+    )
+    if patient is None or not (on_team or looked_up):
+        _deny(session, actor, patient_id, "no_such_patient" if patient is None else "no_prior_lookup")
+        raise NotFound()
+
+
 def request_grant(
     session: Session, *, settings: Settings, keyring: Keyring, actor: Actor, patient_id: uuid.UUID,
     data: BreakGlassIn,
@@ -80,19 +105,14 @@ def request_grant(
     """Grant read-only emergency access to one patient for `break_glass_minutes`.
 
     The requester must have found the patient by exact lookup shortly before (or be on the team),
-    be a physician or nurse, lack access already, and re-enter the password (and TOTP if enrolled).
+    be a physician or nurse, lack access already, confirm the need and re-enter the password (and TOTP
+    if enrolled). Consent does not matter (APPI art. 27(1)(ii)); the grant records its state for review.
     """
+    if not data.confirm:
+        raise InvalidInput(fields=[CONFIRM_MISSING])
     now = utcnow()
-    patient = session.get(Patient, patient_id)
-    on_team = access.active_membership(session, actor, patient_id) is not None
-    looked_up = audit.has_recent(
-        session, actor_user_id=actor.user_id, action=Action.lookup.value, patient_id=patient_id,
-        since=now - timedelta(minutes=settings.break_glass_lookup_minutes),
-    )
-    if patient is None or not (on_team or looked_up):
-        _deny(session, actor, patient_id, "no_such_patient" if patient is None else "no_prior_lookup")
-        raise NotFound()
-    if actor.profession not in access.BREAK_GLASS_PROFESSIONS:
+    admit(session, settings=settings, actor=actor, patient_id=patient_id)
+    if not lookup.may_break_glass(actor):
         _deny(session, actor, patient_id, "profession_not_allowed")
         raise Forbidden("Only physicians and nurses may request emergency access (緊急時アクセスは医師・看護師のみ)")
     lifetime = timedelta(minutes=settings.break_glass_minutes)
@@ -105,12 +125,13 @@ def request_grant(
     if current.allowed:
         _deny(session, actor, patient_id, "grant_active" if current.grant_id else "already_has_access")
         raise Conflict("You already have access to this patient's emergency information")
-    access.reauthenticate(session, settings=settings, keyring=keyring, actor=actor, password=data.password,
+    reauth.reauthenticate(session, settings=settings, keyring=keyring, actor=actor, password=data.password,
                           otp=data.otp, action=Action.break_glass, patient_id=patient_id)
+    consent = access.current_consent(session, patient_id)
     grant = BreakGlassGrant(
         id=uuid.uuid4(), patient_id=patient_id, user_id=actor.user_id, organisation_id=actor.organisation_id,
         profession=actor.profession, reason_code=data.reason_code.value, reason_ct=b"", granted_at=now,
-        expires_at=now + lifetime,
+        expires_at=now + lifetime, consent_state=access.consent_state(consent, access.today()),
     )
     grant.reason_ct = keys.seal_json(session, keyring, patient_id, aad=REASON_AAD, binding=_binding(grant.id),
                                      value=data.reason)
@@ -118,7 +139,7 @@ def request_grant(
     session.flush()
     audit.record(session, actor=actor, action=Action.break_glass.value, allowed=True,
                  reason=grant.reason_code, patient_id=patient_id, grant_id=grant.id,
-                 event="break_glass.grant")
+                 consent_id=consent.id if consent else None, event="break_glass.grant")
     notify_events.break_glass_used(session, patient_id=patient_id, grant_id=grant.id,
                                    recipients=_recipients(session, actor, patient_id))
     return _out(session, keyring, grant)

@@ -52,3 +52,6 @@ class BreakGlassGrant(SQLModel, table=True):
     # that moment (so every check of expires_at stops it at once) and these say who did it.
     revoked_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     revoked_by: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
+    # Why no consent was in force when the grant was made (e.g. "consent_withdrawn"); None when one was.
+    # Emergency access does not depend on consent (APPI art. 27(1)(ii)), but reviewers must see it.
+    consent_state: str | None = Field(default=None, sa_column=Column(String(30)))

@@ -13,10 +13,11 @@ from renkei.access import break_glass, reports
 from renkei.access.exceptions import FormRejected, ReauthenticationFailed
 from renkei.access.models import BreakGlassReason, Disposition
 from renkei.access.schemas import BreakGlassIn, ReviewIn
+from renkei.audit import service as audit
 from renkei.auth.dependencies import ActorDep, KeyringDep, OrgAdminDep, SettingsDep, client_ip
 from renkei.auth.service import Actor
 from renkei.db.session import SessionDep
-from renkei.errors import Conflict, FieldProblem, Forbidden, InvalidInput
+from renkei.errors import Conflict, DomainError, FieldProblem, Forbidden, InvalidInput
 from renkei.patients import service as patient_service
 from renkei.patients.schemas import LookupIn
 from renkei.web.pages import page_context
@@ -40,10 +41,21 @@ def access_log_page(patient_id: uuid.UUID, request: Request, actor: ActorDep, se
 def _emergency(
     request: Request, session: SessionDep, actor: Actor, *, status: int = 200, **extra: Any,
 ) -> Response:
-    defaults: dict[str, Any] = {"results": None, "grant": None, "errors": [], "form": {}}
+    defaults: dict[str, Any] = {"results": None, "grant": None, "errors": [], "form": {}, "requested": None}
     reasons = [r.value for r in BreakGlassReason]
     ctx = page_context(request, session, actor, reasons=reasons, **(defaults | extra))
     return render(request, "break_glass.html", ctx, status_code=status)
+
+
+LookupText = Annotated[str, Form(max_length=100)]
+LookupDate = Annotated[str, Form(max_length=10)]
+LookupNumber = Annotated[str, Form(max_length=40)]
+
+
+def _lookup_in(name_kana: str, birth_date: str, insurance_number: str) -> LookupIn:
+    raw = {"name_kana": name_kana or None, "birth_date": birth_date or None,
+           "insurance_number": insurance_number or None}
+    return LookupIn.model_validate({k: v for k, v in raw.items() if v is not None})
 
 
 @router.get("/emergency")
@@ -55,45 +67,69 @@ def emergency_page(request: Request, actor: ActorDep, session: SessionDep) -> Re
 @router.post("/emergency/lookup")
 def emergency_lookup(
     request: Request, actor: ActorDep, session: SessionDep, keyring: KeyringDep,
-    name_kana: Annotated[str, Form(max_length=100)] = "",
-    birth_date: Annotated[str, Form(max_length=10)] = "",
-    insurance_number: Annotated[str, Form(max_length=40)] = "",
+    name_kana: LookupText = "", birth_date: LookupDate = "", insurance_number: LookupNumber = "",
 ) -> Response:
     """Exact match only (kana name + birth date, or insurance number); every lookup is audited."""
-    raw = {"name_kana": name_kana or None, "birth_date": birth_date or None,
-           "insurance_number": insurance_number or None}
-    form = {"name_kana": name_kana, "birth_date": birth_date}
+    form = {"name_kana": name_kana, "birth_date": birth_date, "insurance_number": insurance_number}
     try:
-        data = LookupIn.model_validate({k: v for k, v in raw.items() if v is not None})
+        data = _lookup_in(name_kana, birth_date, insurance_number)
+        results = patient_service.lookup_for(session, keyring=keyring, actor=actor,
+                                             client_ip=client_ip(request), data=data)
     except ValidationError as exc:
         problems = problems_from_errors(exc.errors())
         return _emergency(request, session, actor, errors=problems, form=form, status=422)
-    results = patient_service.lookup_for(session, keyring=keyring, actor=actor, client_ip=client_ip(request),
-                                         data=data)
+    except InvalidInput as exc:
+        return _emergency(request, session, actor, errors=exc.fields, form=form, status=422)
     return _emergency(request, session, actor, results=results, form=form)
 
 
 @router.post("/patients/{patient_id}/break-glass")
 def emergency_request(
     patient_id: uuid.UUID, request: Request, actor: ActorDep, session: SessionDep, keyring: KeyringDep,
-    settings: SettingsDep, reason_code: Annotated[str, Form(max_length=30)],
-    reason: Annotated[str, Form(max_length=1000)], password: Annotated[str, Form(max_length=1024)],
-    otp: Annotated[str, Form(max_length=10)] = "",
+    settings: SettingsDep, reason_code: Annotated[str, Form(max_length=30)] = "",
+    reason: Annotated[str, Form(max_length=1000)] = "", password: Annotated[str, Form(max_length=1024)] = "",
+    otp: Annotated[str, Form(max_length=10)] = "", confirm: Annotated[str, Form(max_length=10)] = "",
+    name_kana: LookupText = "", birth_date: LookupDate = "", insurance_number: LookupNumber = "",
 ) -> Response:
-    """Request read-only emergency access; shows the grant and when it expires."""
+    """Request read-only emergency access; shows the grant and when it expires. A refusal shows the page
+    again as it was, search results and typed reason included (never the password)."""
+    form = {"name_kana": name_kana, "birth_date": birth_date, "insurance_number": insurance_number,
+            "reason_code": reason_code, "reason": reason, "confirm": bool(confirm)}
+
+    def again(problems: list[FieldProblem], status: int) -> Response:
+        results = _results_again(request, session, keyring, actor, form)
+        return _emergency(request, session, actor, errors=problems, form=form, status=status, results=results,
+                          requested=patient_id)
+
     try:
-        data = BreakGlassIn.model_validate({"reason_code": reason_code, "reason": reason,
-                                            "password": password, "otp": otp or None})
+        data = BreakGlassIn.model_validate({
+            "reason_code": reason_code, "reason": reason, "password": password, "otp": otp or None,
+            "confirm": confirm in ("yes", "on", "true"),
+        })
         grant = break_glass.request_grant(session, settings=settings, keyring=keyring, actor=actor,
                                           patient_id=patient_id, data=data)
     except ValidationError as exc:
-        return _emergency(request, session, actor, errors=problems_from_errors(exc.errors()), status=422)
+        return again(problems_from_errors(exc.errors()), 422)
     except (InvalidInput, ReauthenticationFailed) as exc:
-        raise FormRejected(_emergency(request, session, actor, errors=exc.fields, status=exc.status)) from exc
+        page = again(exc.fields, exc.status)
+        audit.keep_pending_on_failure(session)  # the results shown again are a disclosure of their own
+        raise FormRejected(page) from exc
     except (Conflict, Forbidden) as exc:
-        problem = FieldProblem("", exc.detail, exc.detail)
-        raise FormRejected(_emergency(request, session, actor, errors=[problem], status=exc.status)) from exc
+        page = again([FieldProblem("", exc.detail, exc.detail)], exc.status)
+        audit.keep_pending_on_failure(session)
+        raise FormRejected(page) from exc
     return _emergency(request, session, actor, grant=grant, status=201)
+
+
+def _results_again(request: Request, session: SessionDep, keyring: KeyringDep, actor: Actor,
+                   form: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The lookup the request form came from, run again (audited like any lookup); None without one."""
+    try:
+        data = _lookup_in(form["name_kana"], form["birth_date"], form["insurance_number"])
+        return patient_service.lookup_for(session, keyring=keyring, actor=actor, client_ip=client_ip(request),
+                                          data=data)
+    except (ValidationError, DomainError):
+        return None
 
 
 @router.get("/admin/break-glass")

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from renkei.access import service as access
 from renkei.access.schemas import AccessLogEntry
 from renkei.access.service import Action
-from renkei.audit import service as audit
+from renkei.audit import queries as audit_queries
 from renkei.auth.service import Actor
 
 
@@ -18,6 +18,6 @@ def access_log(
 ) -> list[AccessLogEntry]:
     """Who touched this patient's record, when, what they did and on what grounds (newest first)."""
     access.require(session, actor, Action.read_access_log, patient_id)
-    rows = audit.search(session, patient_id=patient_id, before_seq=before_seq, limit=limit)
+    rows = audit_queries.search(session, patient_id=patient_id, before_seq=before_seq, limit=limit)
     return [AccessLogEntry.model_validate(row) for row in rows]
 

@@ -16,6 +16,7 @@ class BreakGlassIn(StrictModel):
     reason: str = Field(min_length=1, max_length=1000, description="状況の説明（自由記述）")
     password: str = Field(min_length=1, max_length=1024, description="本人確認のためのパスワード再入力")
     otp: str | None = Field(default=None, max_length=10)
+    confirm: bool = Field(description="救急対応のために必要であることの確認（true が必要）")
 
     @field_validator("reason")
     @classmethod
@@ -46,6 +47,8 @@ class GrantOut(ResponseModel):
     review_note: str | None
     revoked_at: datetime | None = None
     revoked_by: uuid.UUID | None = None
+    # Why no consent was in force when access was granted (consent_withdrawn, consent_expired, no_consent...).
+    consent_state: str | None = None
 
 
 class ReviewIn(StrictModel):

@@ -3,7 +3,8 @@
 A decision needs an active care-team membership, the patient's current consent covering the
 member's organisation and the data category, and a profession allowed for the sheet being written
 (SHEETS.md "Who may write what"); or, failing those, an active break-the-glass grant for the
-emergency scope, read-only. Deny by default. `require` also queues the audit row, allow or deny.
+emergency scope, read-only and to the current versions only. Deny by default. `require` also queues
+the audit row, allow or deny.
 """
 
 from __future__ import annotations
@@ -14,22 +15,18 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, false, literal, not_, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, false, literal, not_, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
-from renkei.access.exceptions import ReauthenticationFailed
 from renkei.access.models import BreakGlassGrant
 from renkei.audit import service as audit
 from renkei.audit.service import PendingEvent
-from renkei.auth import service as auth_service
 from renkei.auth.service import Actor
-from renkei.config import Settings
 from renkei.consent.models import CATEGORIES, Consent, ConsentOrganisation, ConsentScope
-from renkei.crypto.keyring import Keyring
 from renkei.db.session import cached
 from renkei.db.types import today_jst, utcnow
 from renkei.directory.models import Profession
-from renkei.errors import NotAuthenticated, NotFound, OtpRequired, TooManyAttempts
+from renkei.errors import NotFound
 from renkei.patients.models import CareTeamMembership, Patient
 
 
@@ -57,13 +54,18 @@ REGISTRAR_ACTIONS = frozenset({
     Action.read_registration, Action.update_registration, Action.manage_team, Action.read_consent,
     Action.manage_consent, Action.read_access_log,
 })
+# While no consent is in force (withdrawn, expired, not yet recorded), the team's physicians and care managers
+# (who record consent, issue 3) may reach the registration and consent pages to record a new one.
+CONSENT_RENEWERS = frozenset({Profession.physician, Profession.care_manager})
+RENEWER_ACTIONS = frozenset({Action.read_registration, Action.read_consent, Action.manage_consent})
 CLINICAL_READS = frozenset({Action.read_clinical, Action.read_emergency, Action.print, Action.export})
 BREAK_GLASS_ACTIONS = frozenset({Action.read_clinical, Action.read_emergency, Action.print})
 EMERGENCY_SCOPE: frozenset[str] = frozenset({"emergency", "acp"})
 BREAK_GLASS_PROFESSIONS = frozenset({Profession.physician, Profession.nurse})
-CONSENT_RECORDERS = frozenset({
-    Profession.physician, Profession.dentist, Profession.nurse, Profession.care_manager, Profession.msw,
-})
+# Who may record a new version or a withdrawal while a consent is in force: the renewers; visiting nurses,
+# who see the patient at home most often and must be able to record a withdrawal told to them at once;
+# and the hospital's discharge coordinator (msw), who obtains the consent to share at discharge.
+CONSENT_RECORDERS = CONSENT_RENEWERS | {Profession.nurse, Profession.msw}
 _P = Profession
 # SHEETS.md "Who may write what"; msw is the hospital discharge coordinator.
 WRITE_MATRIX: dict[str, frozenset[str]] = {
@@ -93,6 +95,9 @@ class Decision:
     # Categories the actor may read; callers narrow entry lists with `category_clause`.
     categories: frozenset[str] = frozenset()
     read_only: bool = False
+    # A break-the-glass grant reads the current emergency sheet and ACP only: lists narrow to those
+    # (the timeline knows which entries they are), single reads pass `current=True` to `can`.
+    current_only: bool = False
     audit: PendingEvent | None = field(default=None, compare=False, repr=False)
 
     def __bool__(self) -> bool:
@@ -266,11 +271,13 @@ def _team_decision(
     uncovered = _coverage(consent, listed=facts.listed)
     is_registrar = facts.created_by == actor.user_id
     if uncovered is not None:
-        if action in REGISTRAR_ACTIONS and is_registrar and uncovered in NO_CONSENT_IN_FORCE:
-            return Decision(True, "registrar_before_consent", membership_id=facts.membership_id,
-                            consent_id=consent.id if consent else None)
-        return Decision(False, uncovered, membership_id=facts.membership_id,
-                        consent_id=consent.id if consent else None)
+        ids = {"membership_id": facts.membership_id, "consent_id": consent.id if consent else None}
+        if uncovered in NO_CONSENT_IN_FORCE:
+            if action in REGISTRAR_ACTIONS and is_registrar:
+                return Decision(True, "registrar_before_consent", **ids)
+            if action in RENEWER_ACTIONS and actor.profession in CONSENT_RENEWERS:
+                return Decision(True, "recorder_before_consent", **ids)
+        return Decision(False, uncovered, **ids)
     assert consent is not None
     readable = CATEGORIES - excluded_categories(consent)
     ids = {"membership_id": facts.membership_id, "consent_id": consent.id}
@@ -292,20 +299,25 @@ def _team_decision(
     return Decision(True, "team_consent", categories=readable, **ids)
 
 
-def _grant_decision(grant: BreakGlassGrant, action: Action, category: str | None) -> Decision:
-    if action not in BREAK_GLASS_ACTIONS or (category is not None and category not in EMERGENCY_SCOPE):
+def _grant_decision(grant: BreakGlassGrant, action: Action, category: str | None, current: bool) -> Decision:
+    outside = action not in BREAK_GLASS_ACTIONS or (category is not None and category not in EMERGENCY_SCOPE)
+    # One entry (or its attachment, or its history) read on its own must be a current emergency sheet or ACP.
+    if outside or (action == Action.read_clinical and category is not None and not current):
         return Decision(False, "outside_break_glass_scope", grant_id=grant.id)
-    return Decision(True, "break_glass", grant_id=grant.id, categories=EMERGENCY_SCOPE, read_only=True)
+    return Decision(True, "break_glass", grant_id=grant.id, categories=EMERGENCY_SCOPE, read_only=True,
+                    current_only=True)
 
 
 def can(
     session: Session, actor: Actor, action: Action, patient_id: uuid.UUID, *, category: str | None = None,
-    sheet_id: str | None = None, targets: Sequence[uuid.UUID] = (),
+    sheet_id: str | None = None, targets: Sequence[uuid.UUID] = (), current: bool = False,
 ) -> Decision:
     """Decide; deny by default. Does not audit (websocket filtering asks this many times).
 
     `targets` is accepted so that `can` and `require` take the same arguments; it does not change
-    the decision, which is about the patient, the category and the sheet.
+    the decision, which is about the patient, the category and the sheet. `current`: the one entry read is
+    the patient's current emergency sheet or current ACP version (only the timeline can tell); without it a
+    break-the-glass grant does not reach a single entry.
     """
     if action in AUDIT_ONLY:
         return Decision(False, "not_a_decision")
@@ -322,7 +334,7 @@ def can(
     grant = active_grant(session, actor, patient_id)
     if grant is None:
         return decision
-    via_grant = _grant_decision(grant, action, category)
+    via_grant = _grant_decision(grant, action, category, current)
     # A team member keeps the team's reason for a denial (e.g. consent_withdrawn); the grant only adds.
     return via_grant if via_grant.allowed or not on_team else decision
 
@@ -330,13 +342,14 @@ def can(
 def require(
     session: Session, actor: Actor, action: Action, patient_id: uuid.UUID, *, category: str | None = None,
     sheet_id: str | None = None, targets: Sequence[uuid.UUID] = (), event: str | None = None,
+    current: bool = False,
 ) -> Decision:
     """`can`, audited; raises 404 on denial so that outsiders cannot learn that the patient exists.
 
     `targets` are the ids of the objects read or written (add more later with `disclosed`);
     `event` names what an allowed action did (e.g. "consent.withdraw") when the action alone is vague.
     """
-    decision = can(session, actor, action, patient_id, category=category, sheet_id=sheet_id)
+    decision = can(session, actor, action, patient_id, category=category, sheet_id=sheet_id, current=current)
     row = audit.record(
         session, actor=actor, action=action.value, allowed=decision.allowed, reason=decision.reason,
         patient_id=patient_id, targets=targets, category=category, sheet_id=sheet_id,
@@ -394,18 +407,19 @@ def _covers_clause(
 
 def patients_clause(actor: Actor, patient_id_col: ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
     """Patients the actor may see listed: on the team today, and covered by the consent in force
-    (or the registrar while no consent is in force). Same rule as `can(read_registration)`."""
+    (or, while no consent is in force, the registrar and the team's consent renewers).
+    Same rule as `can(read_registration)`."""
     on = today()
     m = aliased(CareTeamMembership)
     p = aliased(Patient)
     c, in_force = _consent_in_force(patient_id_col, on)
-    registrar_without_consent = and_(
-        exists(select(p.id).where(p.id == patient_id_col, p.created_by == actor.user_id).correlate_except(p)),
-        not_(exists(select(c.id).where(in_force).correlate_except(c))),
-    )
+    may_renew = (true() if actor.profession in CONSENT_RENEWERS else
+                 exists(select(p.id).where(p.id == patient_id_col, p.created_by == actor.user_id)
+                        .correlate_except(p)))
+    renewer_without_consent = and_(may_renew, not_(exists(select(c.id).where(in_force).correlate_except(c))))
     return exists(select(m.id).where(
         m.patient_id == patient_id_col, m.user_id == actor.user_id, m.ended_at.is_(None), m.start_date <= on,
-        or_(_covers_clause(patient_id_col, m.organisation_id, None, on), registrar_without_consent),
+        or_(_covers_clause(patient_id_col, m.organisation_id, None, on), renewer_without_consent),
     ).correlate_except(m))
 
 
@@ -430,31 +444,10 @@ def record_listed(session: Session, actor: Actor, action: Action, patient_ids: I
                      patient_id=patient_id)
 
 
-def record_lookup(session: Session, actor: Actor, patient_ids: Sequence[uuid.UUID]) -> None:
-    """Audit an exact lookup: one row per match, or one row saying nothing matched."""
-    if not patient_ids:
-        audit.record(session, actor=actor, action=Action.lookup.value, allowed=True, reason="no_match")
-    for patient_id in patient_ids:
-        audit.record(session, actor=actor, action=Action.lookup.value, allowed=True, reason="exact_match",
-                     patient_id=patient_id)
-
-
-# -- re-authentication for break-glass and consent changes --------------------------------------
-
-
-def reauthenticate(
-    session: Session, *, settings: Settings, keyring: Keyring, actor: Actor, password: str, otp: str | None,
-    action: Action, patient_id: uuid.UUID | None,
-) -> None:
-    """Check the password (and TOTP if enrolled) again; failures are audited (the auth service throttles)."""
-    try:
-        auth_service.reauthenticate(session, settings=settings, keyring=keyring, user_id=actor.user_id,
-                                    password=password, otp=otp)
-    except TooManyAttempts:
-        audit.record(session, actor=actor, action=action.value, allowed=False, reason="reauth_throttled",
-                     patient_id=patient_id)
-        raise
-    except NotAuthenticated as exc:
-        audit.record(session, actor=actor, action=action.value, allowed=False, reason="reauth_failed",
-                     patient_id=patient_id)
-        raise ReauthenticationFailed(otp=isinstance(exc, OtpRequired)) from exc
+def record_counted(session: Session, actor: Actor, action: Action, patient_ids: Iterable[uuid.UUID]) -> None:
+    """Audit a read that disclosed a figure per patient (unread counts): one row naming every patient, as
+    such reads are polled and tell no more than the patient list already does."""
+    patient_ids = list(patient_ids)
+    if patient_ids:
+        audit.record(session, actor=actor, action=action.value, allowed=True, reason="counted",
+                     targets=patient_ids)

@@ -1,4 +1,5 @@
-"""Region administrators only: the whole audit log is theirs to search."""
+"""Who may search the audit log: region administrators all of it, organisation administrators their
+own staff's actions (narrowed in the service)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from renkei.auth.service import Actor
 from renkei.errors import Forbidden
 
 
-def require_region_admin(actor: ActorDep) -> Actor:
-    if not actor.is_region_admin:
-        raise Forbidden("Region administrators only")
+def require_auditor(actor: ActorDep) -> Actor:
+    if not actor.is_org_admin:
+        raise Forbidden("Organisation or region administrators only")
     return actor
 
 
-RegionAdminDep = Annotated[Actor, Depends(require_region_admin)]
+AuditorDep = Annotated[Actor, Depends(require_auditor)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, String, Text
 from sqlmodel import Field, SQLModel
 
 from renkei.db.base import utc_column
@@ -15,7 +15,9 @@ class AuditEvent(SQLModel, table=True):
     """mac = HMAC(audit key, canonical(row) || previous mac). No foreign keys: the log outlives everything."""
 
     __tablename__ = "audit_event"
+    # Also enforced by triggers (migration 0008a): rows are appended with seq = max(seq) + 1 only.
     __table_args__ = (
+        CheckConstraint("seq > 0", name="ck_audit_event_seq_positive"),
         Index("ix_audit_event_patient_seq", "patient_id", "seq"),
         Index("ix_audit_event_actor_seq", "actor_user_id", "seq"),
     )

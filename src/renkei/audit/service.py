@@ -1,8 +1,17 @@
 """Audit rows: queued in the request's session, chained and written by the pre-commit hook, verified later.
 
+A request leaves one row per distinct decision it made (actor, action, event, patient, allow/deny, reason,
+consent, grant): the same decision taken twice in one request (a page that reads the header and the
+team) is one row, with the ids of everything it disclosed or changed. A request that touched a patient
+leaves at least one row about that patient, even when it fails: denials stay as they are, and a patient
+it was allowed to touch gets a "request_failed" row instead of the allowed one (nothing was disclosed).
+Reads that show several patients at once say so in one row per patient (lists) or one row naming them all
+(unread counts, which are polled).
+
 Rows are buffered in `session.info` and written in one go just before commit, under a lock that
 serialises appends (SQLite's BEGIN IMMEDIATE already holds the write lock; PostgreSQL takes a
-transaction advisory lock), so concurrent requests extend one chain and never fork it.
+transaction advisory lock), so concurrent requests extend one chain and never fork it; the database
+accepts rows only in sequence (seq = max + 1) and never changes or removes one.
 """
 
 from __future__ import annotations
@@ -18,21 +27,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from renkei.audit.models import AuditEvent
-from renkei.auth.service import Actor
 from renkei.config import Settings
 from renkei.crypto.keyring import Keyring
 from renkei.db.session import after_commit, after_rollback
 from renkei.db.types import utcnow
-from renkei.directory.models import Organisation, User
+from renkei.directory.models import User
+
+if TYPE_CHECKING:
+    # Annotations only: auth records sign-ins here, so importing it at run time would be a cycle.
+    from renkei.auth.service import Actor
 
 BUFFER_KEY = "audit_buffer"
 GENESIS_MAC = bytes(32)
@@ -109,11 +121,24 @@ def _buffer(session: Session) -> dict[tuple[Any, ...], PendingEvent]:
     return session.info.setdefault(BUFFER_KEY, {})
 
 
+FAILED = "request_failed"
+
+
 def _keep_rows_that_must_survive(session: Session) -> None:
-    # Runs after the request's transaction was rolled back: allowed reads of a failed request
-    # disclosed nothing, but denials and failed re-authentications must stay on record.
+    # Runs after the request's transaction was rolled back: allowed reads of a failed request disclosed
+    # nothing, but denials and failed re-authentications must stay on record, and a patient the request
+    # was allowed to touch keeps one row saying that the attempt failed (a request that touched a patient
+    # always leaves a row).
     queued = _buffer(session)
-    session.info[BUFFER_KEY] = {key: row for key, row in queued.items() if row.persist_on_failure}
+    kept = {key: row for key, row in queued.items() if row.persist_on_failure}
+    covered = {row.patient_id for row in kept.values()}
+    for row in queued.values():
+        if row.persist_on_failure or row.patient_id is None or row.patient_id in covered:
+            continue
+        covered.add(row.patient_id)
+        row.decision, row.reason, row.persist_on_failure = DENY, FAILED, True
+        kept[row.merge_key()] = row
+    session.info[BUFFER_KEY] = kept
 
 
 def record(
@@ -145,7 +170,8 @@ def record(
         row.categories.add(category)
     if sheet_id:
         row.sheet_ids.add(sheet_id)
-    if row.persist_on_failure and _keep_rows_that_must_survive not in session.info.get("after_rollback", []):
+    if (row.persist_on_failure or row.patient_id is not None) and \
+            _keep_rows_that_must_survive not in session.info.get("after_rollback", []):
         after_rollback(session, _keep_rows_that_must_survive)
     return row
 
@@ -341,6 +367,11 @@ def verify(
     if forged:
         problem = f"checkpoint file {forged[0].path.name} has a bad signature"
         return VerifyResult(False, 0, 0, forged[0].seq, problem)
+    table = AuditEvent.__table__
+    # The chain starts at 1: a row numbered 0 or below sits outside it, where the walk below never looks.
+    first = session.scalar(select(func.min(table.c.seq)))
+    if first is not None and first < 1:
+        return VerifyResult(False, 0, 0, first, f"row {first} precedes the first row of the log")
     expected = {cp.seq: cp.mac for cp in known if cp.seq > after_seq}
     previous = GENESIS_MAC
     if after_seq:
@@ -349,7 +380,6 @@ def verify(
             return VerifyResult(False, 0, 0, after_seq, "anchor row is missing")
         previous = bytes.fromhex(anchor.mac)
     key, count, seq = keyring.audit_key, 0, after_seq
-    table = AuditEvent.__table__
     rows = session.execute(
         select(table).where(table.c.seq > after_seq).order_by(table.c.seq).execution_options(yield_per=5000)
     )
@@ -368,85 +398,31 @@ def verify(
     if beyond:
         return VerifyResult(False, count, seq, seq + 1,
                             f"rows after {seq} are missing (a signed checkpoint names row {beyond[-1]})")
+    if not after_seq:
+        # From the start, rows 1..head are all there is. Bounded by the head walked: rows appended by the
+        # running application meanwhile are not a fault.
+        total = session.scalar(select(func.count()).select_from(table).where(table.c.seq <= seq)) or 0
+        if total != seq:
+            return VerifyResult(False, count, seq, first, f"the log holds {total} rows up to row {seq}")
     return VerifyResult(True, count, seq)
 
 
-# -- reading the log ------------------------------------------------------------------------
+# -- staff administration and sign-in -------------------------------------------------------
 
 
-def _entry(row: AuditEvent, user: User | None, org: Organisation | None) -> dict[str, Any]:
-    return {
-        "seq": row.seq, "occurred_at": row.occurred_at, "actor_user_id": row.actor_user_id,
-        "actor_name": user.name if user else None, "organisation_id": row.organisation_id,
-        "organisation_name": org.name if org else None, "profession": row.profession, "role": row.role,
-        "action": row.action, "event": row.event, "patient_id": row.patient_id,
-        "target_ids": json.loads(row.target_ids),
-        "categories": row.categories.split(",") if row.categories else [],
-        "sheet_ids": row.sheet_ids.split(",") if row.sheet_ids else [], "decision": row.decision,
-        "reason": row.reason, "consent_id": row.consent_id, "grant_id": row.grant_id,
-        "request_id": row.request_id, "client_addr": row.client_addr,
-    }
-
-
-def search(
-    session: Session, *, patient_id: uuid.UUID | None = None, actor_user_id: uuid.UUID | None = None,
-    action: str | None = None, decision: str | None = None, since: datetime | None = None,
-    until: datetime | None = None, before_seq: int | None = None, limit: int = 100,
-) -> list[dict[str, Any]]:
-    """Newest first, with the actor's name and organisation (staff data, not PHI)."""
-    q = (
-        select(AuditEvent, User, Organisation)
-        .outerjoin(User, User.id == AuditEvent.actor_user_id)
-        .outerjoin(Organisation, Organisation.id == AuditEvent.organisation_id)
-    )
-    if patient_id is not None:
-        q = q.where(AuditEvent.patient_id == patient_id)
-    if actor_user_id is not None:
-        q = q.where(AuditEvent.actor_user_id == actor_user_id)
-    if action:
-        q = q.where(AuditEvent.action == action)
-    if decision:
-        q = q.where(AuditEvent.decision == decision)
-    if since is not None:
-        q = q.where(AuditEvent.occurred_at >= since)
-    if until is not None:
-        q = q.where(AuditEvent.occurred_at < until)
-    if before_seq is not None:
-        q = q.where(AuditEvent.seq < before_seq)
-    rows = session.execute(q.order_by(AuditEvent.seq.desc()).limit(limit)).all()
-    return [_entry(row, user, org) for row, user, org in rows]
-
-
-def has_recent(
-    session: Session, *, actor_user_id: uuid.UUID, action: str, patient_id: uuid.UUID, since: datetime,
-) -> bool:
-    """Whether the actor's committed log has an allowed `action` on this patient since a time."""
-    return session.scalar(
-        select(AuditEvent.seq).where(
-            AuditEvent.actor_user_id == actor_user_id, AuditEvent.patient_id == patient_id,
-            AuditEvent.action == action, AuditEvent.decision == ALLOW, AuditEvent.occurred_at >= since,
-        ).limit(1)
-    ) is not None
-
-
-def admin_search(
-    session: Session, *, actor: Actor, patient_id: uuid.UUID | None = None,
-    actor_user_id: uuid.UUID | None = None, actor_email: str | None = None, action: str | None = None,
-    decision: str | None = None, since: datetime | None = None, until: datetime | None = None,
-    before_seq: int | None = None, limit: int = 100,
-) -> list[dict[str, Any]]:
-    """Region administrators search the whole log by actor or patient; the search is itself audited."""
-    if actor_email:
-        found = session.scalar(select(User.id).where(User.email == actor_email.strip().lower()))
-        if found is None or (actor_user_id is not None and found != actor_user_id):
-            return []
-        actor_user_id = found
-    record(session, actor=actor, action="audit_search", allowed=True, reason="region_admin",
-           patient_id=patient_id, targets=[actor_user_id] if actor_user_id else ())
-    return search(session, patient_id=patient_id, actor_user_id=actor_user_id, action=action,
-                  decision=decision, since=_utc(since), until=_utc(until), before_seq=before_seq, limit=limit)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    # Query strings often omit the offset; read those as UTC, the time zone of the log itself.
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+def record_account(
+    session: Session, *, actor: Actor | None, event: str, account: User | None, allowed: bool = True,
+    reason: str = "ok",
+) -> PendingEvent:
+    """A staff administration action (by `actor`, on `account`) or a sign-in (`actor` None), as ids and
+    codes. A sign-in is the account's own action; a failed one has no actor, only the account tried (if it
+    exists) and its organisation, so that its administrators find it. Failures survive the request's
+    rollback."""
+    action = "sign_in" if event.startswith("auth.") else "staff_admin"
+    row = record(session, actor=actor, action=action, allowed=allowed, reason=reason, event=event,
+                 targets=[account.id] if account is not None else (), persist_on_failure=not allowed)
+    if actor is None and account is not None:
+        row.organisation_id = account.organisation_id
+        if allowed:
+            row.actor_user_id, row.profession, row.role = account.id, account.profession, account.role
+    return row

@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from renkei.audit import service as audit
 from renkei.auth import passwords, throttle, tokens, totp
 from renkei.auth.models import AuthSession, RefreshToken
 from renkei.config import Settings
@@ -24,6 +25,7 @@ from renkei.errors import (
     InvalidCredentials,
     NotAuthenticated,
     OtpRequired,
+    TooManyAttempts,
 )
 
 
@@ -66,6 +68,9 @@ def _needs_totp(settings: Settings, role: str, totp_enabled: bool) -> bool:
     return totp_enabled or settings.require_2fa == "all" or is_admin
 
 
+SIGN_IN = "auth.sign_in"  # audit event of every sign-in attempt (ids and codes; never the email or password)
+
+
 # -- sign-in -------------------------------------------------------------------------------
 
 
@@ -77,23 +82,35 @@ def authenticate(
     now = utcnow()
     keys = {"account_key": throttle.account_key(keyring, email),
             "ip_key": throttle.ip_key(keyring, client_ip)}
-    throttle.check(session, settings, now, **keys)
+    try:
+        throttle.check(session, settings, now, **keys)
+    except TooManyAttempts:
+        audit.record_account(session, actor=None, event=SIGN_IN, account=None, allowed=False,
+                             reason="throttled")
+        raise
     user = session.scalars(select(User).where(User.email == email.strip().lower())).first()
     ok, new_hash = passwords.verify(password, user.password_hash if user else None)
     if not ok or user is None or not user.active:
         after_rollback(session, lambda s: throttle.record_failure(s, settings, now, **keys))
+        reason = "unknown_account" if user is None else "wrong_password" if not ok else "account_disabled"
+        audit.record_account(session, actor=None, event=SIGN_IN, account=user, allowed=False, reason=reason)
         raise InvalidCredentials()
     if user.totp_enabled:
         if not otp:
+            audit.record_account(session, actor=None, event=SIGN_IN, account=user, allowed=False,
+                                 reason="otp_required")
             raise OtpRequired()
         step = totp.accept(totp_secret(keyring, user), otp, user.totp_last_step)
         if step is None or not _spend_totp_step(session, user, step):
             after_rollback(session, lambda s: throttle.record_failure(s, settings, now, **keys))
+            audit.record_account(session, actor=None, event=SIGN_IN, account=user, allowed=False,
+                                 reason="wrong_otp")
             raise InvalidCredentials("The one-time code is incorrect or already used")
     if new_hash:
         user.password_hash = new_hash
     throttle.clear_account_failures(session, keys["account_key"], now)
     session.flush()
+    audit.record_account(session, actor=None, event=SIGN_IN, account=user)
     return user
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, NoReturn
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -20,7 +20,12 @@ from renkei.consent.models import Category, ConsentMethod, ConsentScope, GivenBy
 from renkei.consent.schemas import ConsentCreate, WithdrawIn
 from renkei.db.session import SessionDep
 from renkei.directory import service as directory_service
-from renkei.errors import FieldProblem, InvalidInput
+from renkei.errors import (
+    FieldProblem,
+    InvalidInput,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from renkei.patients import service as patient_service
 from renkei.web.pages import page_context
 from renkei.web.templating import render
@@ -32,8 +37,10 @@ Text = Annotated[str, Form(max_length=100)]
 
 
 def _page(request: Request, session: SessionDep, keyring: KeyringDep, actor: Actor, patient_id: uuid.UUID, *,
-          errors: list[FieldProblem] | None = None, form: dict[str, Any] | None = None,
-          status: int = 200) -> Response:
+          errors: list[FieldProblem] | None = None, sent: str = "record", form: dict[str, Any] | None = None,
+          withdrawal: dict[str, Any] | None = None, status: int = 200) -> Response:
+    """The consent page. `errors` belong to the form that was `sent` ("record", "withdraw" or "scan"); `form`
+    and `withdrawal` hold what was typed into the first two (never the password)."""
     patient = patient_service.get(session, keyring=keyring, actor=actor, patient_id=patient_id)
     consents = service.list_consents(session, keyring=keyring, actor=actor, patient_id=patient_id)
     team = patient_service.list_team(session, actor=actor, patient_id=patient_id, include_ended=False)
@@ -42,7 +49,8 @@ def _page(request: Request, session: SessionDep, keyring: KeyringDep, actor: Act
         request, session, actor, patient=patient, consents=consents, team_orgs=team_orgs,
         organisations=directory_service.list_organisations(session), categories=[c.value for c in Category],
         methods=[m.value for m in ConsentMethod], scopes=[s.value for s in ConsentScope],
-        givers=[g.value for g in GivenBy], errors=errors or [], form=form or {},
+        givers=[g.value for g in GivenBy], form=form or {}, withdrawal=withdrawal or {},
+        errors={sent: errors or []},
     )
     return render(request, "consent.html", ctx, status_code=status)
 
@@ -111,19 +119,44 @@ def consent_withdraw(
     reason: Annotated[str, Form(max_length=1000)], password: Annotated[str, Form(max_length=1024)],
     withdrawn_on: Annotated[str, Form(max_length=10)] = "", otp: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    """Withdraw the current consent (同意撤回)."""
+    """Withdraw the current consent (同意撤回); a refusal shows the form again with what was typed."""
     raw = {"reason": reason, "password": password, "otp": otp or None, "withdrawn_on": withdrawn_on or None}
+    typed = {"consent_id": str(consent_id), "reason": reason, "withdrawn_on": withdrawn_on}
     try:
         data = WithdrawIn.model_validate(raw)
         service.withdraw(session, settings=settings, keyring=keyring, actor=actor, patient_id=patient_id,
                          consent_id=consent_id, data=data)
     except ValidationError as exc:
         return _page(request, session, keyring, actor, patient_id, errors=problems_from_errors(exc.errors()),
-                     status=422)
+                     sent="withdraw", withdrawal=typed, status=422)
     except (InvalidInput, ReauthenticationFailed) as exc:
         _reject(session, actor, _page(request, session, keyring, actor, patient_id, errors=exc.fields,
-                                      status=exc.status))
+                                      sent="withdraw", withdrawal=typed, status=exc.status))
     # Withdrawal usually ends the withdrawing member's own access: go back to the patient list then.
     still_allowed = access.can(session, actor, Action.read_consent, patient_id).allowed
     target = f"/patients/{patient_id}/consents" if still_allowed else "/patients"
     return RedirectResponse(target, status_code=303)
+
+
+@router.post("/patients/{patient_id}/consents/{consent_id}/attachments")
+def consent_attach(
+    patient_id: uuid.UUID, consent_id: uuid.UUID, request: Request, actor: ActorDep, session: SessionDep,
+    keyring: KeyringDep, settings: SettingsDep, file: Annotated[UploadFile, File()],
+) -> Response:
+    """Attach the signed paper's scan to the current consent, later than it was recorded; sending the same
+    file again (a double tap, a retried upload) keeps it once."""
+    data = file.file.read(settings.max_upload_bytes + 1)
+    try:
+        service.add_document(session, settings=settings, keyring=keyring, actor=actor, patient_id=patient_id,
+                             consent_id=consent_id, data=data)
+    except (InvalidInput, UnsupportedMediaType, PayloadTooLarge) as exc:
+        # (A version withdrawn or superseded meanwhile is a plain 409 page: the form is gone from the page.)
+        problems = exc.fields or [FieldProblem("/file", _MEDIA_JA if isinstance(exc, UnsupportedMediaType)
+                                               else _SIZE_JA, exc.detail)]
+        _reject(session, actor, _page(request, session, keyring, actor, patient_id, errors=problems,
+                                      sent="scan", status=exc.status))
+    return RedirectResponse(f"/patients/{patient_id}/consents?done=consent_scan_attached", status_code=303)
+
+
+_MEDIA_JA = "PDF・JPEG・PNG のファイルを選んでください"
+_SIZE_JA = "ファイルが大きすぎます"

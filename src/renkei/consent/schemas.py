@@ -59,6 +59,8 @@ class ConsentOut(ResponseModel):
     patient_id: uuid.UUID
     version: int
     status: str  # active | withdrawn | superseded | expired | not_yet_valid
+    # A written consent whose signed paper has not been scanned yet (署名済み同意書の取込み待ち).
+    awaiting_scan: bool
     given_by: str
     proxy_name: str | None
     proxy_relationship: str | None

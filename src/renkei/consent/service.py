@@ -12,6 +12,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from renkei.access import reauth
 from renkei.access import service as access
 from renkei.access.service import Action
 from renkei.auth.service import Actor
@@ -20,6 +21,7 @@ from renkei.consent.models import (
     CATEGORIES,
     Consent,
     ConsentDocument,
+    ConsentMethod,
     ConsentOrganisation,
     ConsentScope,
     GivenBy,
@@ -82,13 +84,15 @@ def _out(session: Session, keyring: Keyring, consent: Consent) -> ConsentOut:
     ).all()
     recorder = session.get(User, consent.recorded_by)
     recorder_org = session.get(Organisation, consent.recorded_org_id)
-    documents = session.scalars(
+    documents = list(session.scalars(
         select(ConsentDocument).where(ConsentDocument.consent_id == consent.id)
         .order_by(ConsentDocument.uploaded_at)
-    )
+    ))
+    status = status_of(consent, _today())
     return ConsentOut(
-        id=consent.id, patient_id=consent.patient_id, version=consent.version,
-        status=status_of(consent, _today()),
+        id=consent.id, patient_id=consent.patient_id, version=consent.version, status=status,
+        awaiting_scan=(consent.method == ConsentMethod.written and not documents
+                       and status not in ("superseded", "withdrawn")),
         given_by=consent.given_by, proxy_name=details.get("proxy_name"),
         proxy_relationship=details.get("proxy_relationship"), method=consent.method, scope=consent.scope,
         organisations=[OrganisationRef(id=oid, name=name) for oid, name in orgs],
@@ -161,7 +165,7 @@ def record(
     problems = _problems(session, data)
     if problems:
         raise InvalidInput(fields=problems)
-    access.reauthenticate(session, settings=settings, keyring=keyring, actor=actor, password=data.password,
+    reauth.reauthenticate(session, settings=settings, keyring=keyring, actor=actor, password=data.password,
                           otp=data.otp, action=Action.manage_consent, patient_id=patient_id)
     _lock_patient(session, patient_id)
     previous = access.current_consent(session, patient_id)
@@ -218,7 +222,7 @@ def withdraw(
             "/withdrawn_on", "撤回日は同意日から今日までの日付にしてください",
             "The withdrawal date must be between the consent date and today",
         )])
-    access.reauthenticate(session, settings=settings, keyring=keyring, actor=actor, password=data.password,
+    reauth.reauthenticate(session, settings=settings, keyring=keyring, actor=actor, password=data.password,
                           otp=data.otp, action=Action.manage_consent, patient_id=patient_id)
     _lock_patient(session, patient_id)
     consent.withdrawn_at, consent.withdrawn_on, consent.withdrawn_by = utcnow(), withdrawn_on, actor.user_id
@@ -244,14 +248,25 @@ def _consent_of(session: Session, patient_id: uuid.UUID, consent_id: uuid.UUID) 
     return consent
 
 
+def _document_bytes(session: Session, keyring: Keyring, doc: ConsentDocument) -> bytes:
+    return keys.open_bytes(session, keyring, doc.patient_id, doc.data_ct, aad=DOCUMENT_AAD,
+                           binding=f"consent_document:{doc.id}")
+
+
 def add_document(
     session: Session, *, settings: Settings, keyring: Keyring, actor: Actor, patient_id: uuid.UUID,
     consent_id: uuid.UUID, data: bytes,
 ) -> DocumentOut:
-    """Keep the scan of the signed consent form (or the tablet signature), encrypted."""
+    """Keep the scan of the signed consent form (or the tablet signature), encrypted; later too, for a
+    written consent recorded before its paper was scanned. The same file sent again is kept once."""
     decision = access.require(session, actor, Action.manage_consent, patient_id, targets=[consent_id],
                               event="consent.document")
-    _consent_of(session, patient_id, consent_id)
+    consent = _consent_of(session, patient_id, consent_id)
+    if consent.superseded_at is not None or consent.withdrawn_at is not None:
+        # A scan belongs to the version the patient signed; filing it under an ended one would misstate it.
+        raise Conflict("Scans are attached to the current, unwithdrawn consent only", fields=[FieldProblem(
+            "/consent_id", "撤回済み・差し替え済みの同意には署名済み同意書を添付できません。現在の同意に添付してください",
+            "A withdrawn or superseded consent takes no scan: attach it to the current consent")])
     if len(data) > settings.max_upload_bytes:
         raise PayloadTooLarge()
     if not data:
@@ -260,6 +275,10 @@ def add_document(
     if content_type in images.FORMATS:
         # A phone photo of the signed form carries the GPS position of the patient's home.
         data = images.strip_metadata(data, content_type)
+    for existing in session.scalars(select(ConsentDocument).where(ConsentDocument.consent_id == consent_id)):
+        if existing.size == len(data) and _document_bytes(session, keyring, existing) == data:
+            access.disclosed(decision, [existing.id])
+            return DocumentOut.model_validate(existing)
     doc = ConsentDocument(id=uuid.uuid4(), consent_id=consent_id, patient_id=patient_id,
                           content_type=content_type, size=len(data), data_ct=b"", uploaded_by=actor.user_id)
     doc.data_ct = keys.seal_bytes(session, keyring, patient_id, aad=DOCUMENT_AAD,
@@ -279,5 +298,4 @@ def read_document(
     doc = session.get(ConsentDocument, document_id)
     if doc is None or doc.consent_id != consent_id or doc.patient_id != patient_id:
         raise NotFound()
-    return doc.content_type, keys.open_bytes(session, keyring, patient_id, doc.data_ct, aad=DOCUMENT_AAD,
-                                             binding=f"consent_document:{doc.id}")
+    return doc.content_type, _document_bytes(session, keyring, doc)

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from renkei.audit import service as audit
 from renkei.auth import enrolment, passwords
 from renkei.auth import service as auth_service
 from renkei.auth.enrolment import EnrolmentCode
@@ -179,6 +180,7 @@ def create_staff(
                 profession=data.profession.value, role=data.role.value,
                 password_hash=passwords.hash_password(data.password))
     _write_unique_email(session, lambda: session.add(user))
+    audit.record_account(session, actor=actor, event="staff.create", account=user, reason=user.role)
     code = (enrolment.issue_enrolment_code(session, keyring=keyring, user=user)
             if enrolment.enrolment_code_needed(settings, user) else None)
     return StaffOut.model_validate(user), code
@@ -214,6 +216,9 @@ def update_staff(session: Session, *, actor: Actor, user_id: uuid.UUID, data: St
     changes = {key: value for key, value in changes.items() if getattr(user, key) != value}
     if changes:
         _write_unique_email(session, lambda: _apply(user, {**changes, "updated_at": utcnow()}))
+    for field in ("role", "profession") & changes.keys():
+        audit.record_account(session, actor=actor, event=f"staff.{field}_change", account=user,
+                             reason=changes[field])
     return StaffOut.model_validate(user)
 
 
@@ -236,6 +241,8 @@ def set_active(session: Session, *, actor: Actor, user_id: uuid.UUID, active: bo
         # Sessions revoked here stay revoked after re-enabling: the professional signs in afresh.
         auth_service.revoke_all_sessions(session, user.id, reason="disabled")
     session.flush()
+    audit.record_account(session, actor=actor, event="staff.enable" if active else "staff.disable",
+                         account=user)
     return StaffOut.model_validate(user)
 
 
@@ -252,6 +259,8 @@ def reset_totp(
     auth_service.disable_totp(session, user=user)
     auth_service.revoke_all_sessions(session, user.id, reason="2fa_reset")
     user.updated_at = utcnow()
+    session.flush()
+    audit.record_account(session, actor=actor, event="staff.reset_2fa", account=user)
     code = enrolment.issue_enrolment_code(session, keyring=keyring, user=user)
     return StaffOut.model_validate(user), code
 
@@ -267,6 +276,7 @@ def new_enrolment_code(
         raise Forbidden("An enrolment code is for someone else's account")
     if user.totp_enabled:
         raise Conflict("Two-factor authentication is already set up; reset it to issue a new enrolment code")
+    audit.record_account(session, actor=actor, event="staff.enrolment_code", account=user)
     return StaffOut.model_validate(user), enrolment.issue_enrolment_code(session, keyring=keyring, user=user)
 
 

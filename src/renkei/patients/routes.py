@@ -26,7 +26,7 @@ from renkei.patients.schemas import (
     PatientIdentity,
     PatientOut,
 )
-from renkei.timeline import idempotency  # the mechanism's first home; see the import contract in pyproject
+from renkei.idempotency import service as idempotency
 
 router = APIRouter(tags=["patients"])
 IdempotencyKeyHeader = Annotated[str | None, Header(max_length=200, description="Retry-safe request key")]
@@ -103,13 +103,11 @@ def _team_change(
     key: str | None, status_code: int, body: MembershipIn | MembershipEnd,
     change: Callable[[], dict[str, Any]],
 ) -> JSONResponse:
-    # A replay is shown to whoever may still see the team; a refused first request is audited as manage_team.
     outcome = idempotency.run(
         session, keyring=keyring, actor=actor, key=key, patient_id=patient_id, status_code=status_code,
         request_fingerprint=idempotency.fingerprint(request.method, request.url.path,
                                                     body.model_dump(mode="json")),
-        produce=lambda: MembershipOut.model_validate(change()),
-        read_action=Action.read_registration, write_action=Action.manage_team,
+        produce=lambda: MembershipOut.model_validate(change()), guard=idempotency.TEAM,
     )
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
     return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)

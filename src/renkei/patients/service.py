@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from renkei.access import lookup as access_lookup
 from renkei.access import service as access
 from renkei.access.service import Action
 from renkei.audit import service as audit
@@ -316,12 +317,10 @@ def lookup_for(
     """Exact lookup for break-the-glass or a duplicate check before registering; limited, throttled, audited.
 
     Physicians and nurses, who may break the glass, get sex and age band to confirm whom they found; anyone
-    else who may register patients gets only the id and whether the patient is on their team.
-
-    A patient who withdrew consent is found only by their own care team: to anyone else the lookup
-    answers as if nobody matched (the withheld match is still on that patient's access log).
+    else who may register patients gets only the id and whether the patient is on their team. Who is told of
+    a match is access's rule (`renkei.access.lookup.decide`): a withheld match answers as if nobody matched.
     """
-    confirms = actor.profession in access.BREAK_GLASS_PROFESSIONS
+    confirms = access_lookup.may_break_glass(actor)
     if not (confirms or may_register(actor)):
         audit.record(session, actor=actor, action=Action.lookup.value, allowed=False,
                      reason="profession_not_allowed")
@@ -340,15 +339,9 @@ def lookup_for(
         raise
     shown, withheld = [], []
     for pid in lookup(session, keyring=keyring, data=data):
-        on_team = access.active_membership(session, actor, pid) is not None
-        consent = access.current_consent(session, pid)
-        withdrawn = consent is not None and consent.withdrawn_at is not None
-        (withheld if withdrawn and not on_team else shown).append((pid, on_team))
-    for pid, _ in withheld:
-        audit.record(session, actor=actor, action=Action.lookup.value, allowed=False,
-                     reason="consent_withdrawn", patient_id=pid)
-    if shown or not withheld:
-        access.record_lookup(session, actor, [pid for pid, _ in shown])
+        decision = access_lookup.decide(session, actor, pid)
+        (shown if decision else withheld).append((pid, decision.membership_id is not None))
+    access_lookup.record(session, actor, [pid for pid, _ in shown], [pid for pid, _ in withheld])
     return [_lookup_result(session, keyring, pid, on_team, confirms=confirms) for pid, on_team in shown]
 
 

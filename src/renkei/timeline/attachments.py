@@ -106,10 +106,13 @@ def download(
 ) -> AttachmentContent:
     """The decrypted file: for its uploader, or for the team once a posted entry references it."""
     attachment = session.get(Attachment, attachment_id)
-    if attachment is None or (attachment.linked_at is None and attachment.uploaded_by != actor.user_id):
+    if attachment is None:
         raise NotFound()
+    # Decided (and audited) first: a refused attempt on someone else's unposted upload stays on record too.
     guard.require(session, actor, Action.read_clinical, attachment.patient_id, category=attachment.category,
                   sheet_id=attachment.sheet_id, targets=[attachment.id])
+    if attachment.linked_at is None and attachment.uploaded_by != actor.user_id:
+        raise NotFound()
     data = keys.open_bytes(session, keyring, attachment.patient_id, attachment.content_ct, aad=CONTENT_AAD,
                            binding=str(attachment.id))
     return AttachmentContent(attachment.id, attachment.content_type, data)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from renkei.errors import Conflict, Forbidden, InvalidInput, PreconditionFailed, PreconditionRequired
+from renkei.errors import Conflict, Forbidden, PreconditionFailed, PreconditionRequired
 
 
 class EntryImmutable(Conflict):
@@ -43,8 +43,3 @@ class StaleVersion(PreconditionFailed):
 class IfMatchRequired(PreconditionRequired):
     code = "if_match_required"
     detail_default = "Send the entry's ETag in If-Match"
-
-
-class IdempotencyKeyReused(InvalidInput):
-    code = "idempotency_key_reused"
-    detail_default = "This Idempotency-Key was already used for a different request"

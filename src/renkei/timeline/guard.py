@@ -14,8 +14,9 @@ from renkei.auth.service import Actor
 
 def require(
     session: Session, actor: Actor, action: Action, patient_id: uuid.UUID, *, category: str | None,
-    sheet_id: str | None = None, targets: Sequence[uuid.UUID] = (),
+    sheet_id: str | None = None, targets: Sequence[uuid.UUID] = (), current: bool = False,
 ) -> Decision:
-    """Allow or raise 404, audited either way; `targets` are the entries or attachments concerned."""
+    """Allow or raise 404, audited either way; `targets` are the entries or attachments concerned; `current`:
+    the one entry read is the current emergency sheet or ACP (`views.current_emergency_ids`)."""
     return access.require(session, actor, action, patient_id, category=category, sheet_id=sheet_id,
-                          targets=list(targets))
+                          targets=list(targets), current=current)

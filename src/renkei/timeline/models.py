@@ -1,4 +1,4 @@
-"""Timeline tables: versioned entries (never deleted), recipients, read receipts, attachments, idempotency.
+"""Timeline tables: versioned entries (never deleted), recipients, read receipts, attachments.
 
 Every column that can hold patient information is AEAD ciphertext under the patient's data key; the clear
 columns are ids, codes and times only.
@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, Uuid
+from sqlalchemy import Column, ForeignKey, Index, LargeBinary, String, UniqueConstraint, Uuid
 from sqlmodel import Field, SQLModel
 
 from renkei.db.base import created_at_field, id_field, utc_column
@@ -112,21 +112,3 @@ class Attachment(SQLModel, table=True):
     sheet_id: str = Field(sa_column=Column(String(40), nullable=False))
     category: str = Field(sa_column=Column(String(20), nullable=False))
     linked_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
-
-
-class IdempotencyKey(SQLModel, table=True):
-    """A POST's `Idempotency-Key`, per user, with a fingerprint of the request and the sealed response."""
-
-    __tablename__ = "idempotency_key"
-    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_key_user_key"),)
-
-    id: uuid.UUID = id_field()
-    user_id: uuid.UUID = Field(foreign_key="user_account.id")
-    key: str = Field(sa_column=Column(String(200), nullable=False))
-    fingerprint: str = Field(sa_column=Column(String(64), nullable=False))
-    patient_id: uuid.UUID = Field(foreign_key="patient.id")
-    category: str | None = Field(default=None, sa_column=Column(String(20)))
-    status_code: int | None = Field(default=None, sa_column=Column(Integer))
-    response_ct: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
-    created_at: datetime = created_at_field()
-    expires_at: datetime = Field(sa_column=utc_column(index=True))

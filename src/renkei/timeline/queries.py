@@ -48,6 +48,8 @@ def timeline(
     q = select(t, *views.feed_flags()).where(
         t.c.patient_id == patient_id, t.c.is_head.is_(True), t.c.posted_at.is_not(None),
         access.category_clause(decision, t.c.category))
+    if decision.current_only:
+        q = q.where(t.c.id.in_(views.current_emergency_ids(session, patient_id)))
     if query.kind:
         q = q.where(t.c.sheet_id.in_(query.kind))
     if query.profession:
@@ -103,6 +105,7 @@ def unread_counts(session: Session, *, actor: Actor) -> dict[uuid.UUID, int]:
         .group_by(TimelineEntry.patient_id)
     ).all()
     counts.update({pid: n for pid, n in rows})
+    access.record_counted(session, actor, Action.read_clinical, counts)
     return counts
 
 

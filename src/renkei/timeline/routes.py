@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse
 from renkei.auth.dependencies import ActorDep, KeyringDep, SettingsDep
 from renkei.db.session import SessionDep
 from renkei.sheets.dependencies import SheetsDep
-from renkei.timeline import attachments, idempotency, queries, service
+from renkei.idempotency import service as idempotency
+from renkei.timeline import attachments, queries, service
 from renkei.timeline.schemas import (
     AmendIn,
     AttachmentOut,

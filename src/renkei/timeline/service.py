@@ -188,7 +188,8 @@ def get_entry(
     """One entry with who has read it; opening it counts as reading it. Returns the view and its ETag."""
     entry = _load(session, actor, entry_id)
     decision = guard.require(session, actor, Action.read_clinical, entry.patient_id, category=entry.category,
-                             sheet_id=entry.sheet_id, targets=[entry.id])
+                             sheet_id=entry.sheet_id, targets=[entry.id],
+                             current=views.is_current_emergency(session, entry))
     if entry.posted_at is not None and not decision.read_only:
         record_reads(session, actor.user_id, [entry.id])
     view = views.build(session, keyring=keyring, settings=settings, actor=actor, entries=[entry], detail=True)
@@ -204,8 +205,11 @@ def history(
         select(TimelineEntry).where(TimelineEntry.record_id == entry.record_id)
         .order_by(TimelineEntry.version.desc())
     ))
-    guard.require(session, actor, Action.read_clinical, entry.patient_id, category=entry.category,
-                  sheet_id=entry.sheet_id, targets=[r.id for r in rows])
+    decision = guard.require(session, actor, Action.read_clinical, entry.patient_id, category=entry.category,
+                             sheet_id=entry.sheet_id, current=views.is_current_emergency(session, entry))
+    if decision.current_only:
+        rows = [r for r in rows if r.id == entry.id]  # a break-the-glass grant sees no earlier versions
+    access.disclosed(decision, [r.id for r in rows])
     return views.build(session, keyring=keyring, settings=settings, actor=actor, entries=rows)
 
 
@@ -213,7 +217,8 @@ def mark_read(session: Session, *, actor: Actor, entry_id: uuid.UUID) -> None:
     """既読 for one entry. Read receipts are the care team's: a break-the-glass reader leaves none."""
     entry = _load(session, actor, entry_id)
     decision = guard.require(session, actor, Action.read_clinical, entry.patient_id, category=entry.category,
-                             sheet_id=entry.sheet_id, targets=[entry.id])
+                             sheet_id=entry.sheet_id, targets=[entry.id],
+                             current=views.is_current_emergency(session, entry))
     if entry.posted_at is None:
         raise DraftNotPosted()
     if not decision.read_only:
@@ -256,7 +261,8 @@ def acknowledge(
     """受領確認 of an entry addressed to me or to my organisation, by a member of the care team."""
     entry = _load(session, actor, entry_id, for_update=True)
     decision = guard.require(session, actor, Action.read_clinical, entry.patient_id, category=entry.category,
-                             sheet_id=entry.sheet_id, targets=[entry.id])
+                             sheet_id=entry.sheet_id, targets=[entry.id],
+                             current=views.is_current_emergency(session, entry))
     if entry.posted_at is None:
         raise DraftNotPosted()
     if decision.read_only:

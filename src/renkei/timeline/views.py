@@ -50,6 +50,13 @@ _READ_FLAG = exists(select(_read_t.c.entry_id).where(
     _read_t.c.entry_id == _entry_t.c.id, _read_t.c.user_id == bindparam(READER_PARAM))).label("read_by_me")
 _ADDRESSED_FLAG = exists(select(_recipient_t.c.id).where(
     _recipient_t.c.entry_id == _entry_t.c.id)).label("has_recipients")
+_CURRENT_EMERGENCY = (
+    select(_entry_t.c.id)
+    .where(_entry_t.c.patient_id == bindparam("patient_id"), _entry_t.c.sheet_id == "emergency-info",
+           _entry_t.c.is_head.is_(True), _entry_t.c.status == EntryStatus.final.value)
+    .order_by(_entry_t.c.posted_at.desc(), _entry_t.c.id.desc())
+    .limit(1)
+)
 _CURRENT_ACP = (
     select(_entry_t.c.record_id)
     .where(_entry_t.c.patient_id == bindparam("patient_id"), _entry_t.c.sheet_id == "acp",
@@ -96,6 +103,22 @@ def etag(entry: TimelineEntry) -> str:
 def current_acp_record(session: Session, patient_id: uuid.UUID) -> uuid.UUID | None:
     """The one current ACP: the most recently recorded posted ACP record that is not entered in error."""
     return session.scalars(_CURRENT_ACP, {"patient_id": patient_id}).first()
+
+
+def current_emergency_ids(session: Session, patient_id: uuid.UUID) -> frozenset[uuid.UUID]:
+    """What a break-the-glass grant may read: the latest emergency sheet (the one the summary shows) and the
+    current ACP version; no earlier versions, no superseded ACP."""
+    emergency = session.scalars(_CURRENT_EMERGENCY, {"patient_id": patient_id}).first()
+    record = current_acp_record(session, patient_id)
+    acp = session.scalars(select(_entry_t.c.id).where(
+        _entry_t.c.record_id == record, _entry_t.c.is_head.is_(True))).first() if record else None
+    return frozenset(i for i in (emergency, acp) if i is not None)
+
+
+def is_current_emergency(session: Session, entry: TimelineEntry) -> bool:
+    """Whether this one entry is in a break-the-glass grant's reach (see `current_emergency_ids`)."""
+    return entry.sheet_id in ("emergency-info", "acp") and entry.id in current_emergency_ids(
+        session, entry.patient_id)
 
 
 def feed_flags() -> tuple[ColumnElement[bool], ColumnElement[bool]]:

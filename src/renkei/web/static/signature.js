@@ -1,5 +1,7 @@
 /* Consent on the tablet: a signature drawn with a finger on a canvas, uploaded as PNG with the consent.
-   The consent is recorded through the API (password again), then the signature and the scan follow. */
+   The consent is recorded through the API (password again), then the signature and the scan follow.
+   One Idempotency-Key per submission (and per file): a request retried after a dropped network is
+   answered with the first answer instead of recording the consent twice. */
 (function () {
   "use strict";
 
@@ -90,15 +92,22 @@
     return new Promise(function (resolve) { canvas.toBlob(resolve, "image/png"); });
   }
 
+  var progress = form.querySelector("[data-consent-progress]");
+  function say(text) { if (progress) { progress.textContent = text; } }
+  // Shown while a request waits for the network, cleared when it gets through.
+  var retrying = { onWait: function () { say(R.t("consent_retrying")); }, onBack: function () { say(R.t("posting")); } };
+
   function uploadDocument(consentId, file, name) {
     var data = new FormData();
     data.append("file", file, name);
+    var headers = { "Idempotency-Key": R.newKey() };
     return R.sendWithRetry(function () {
-      return R.api("POST", "/api/v1/patients/" + patientId + "/consents/" + consentId + "/attachments", { form: data });
-    });
+      return R.api("POST", "/api/v1/patients/" + patientId + "/consents/" + consentId + "/attachments", { form: data, headers: headers });
+    }, retrying);
   }
 
   var summary = document.getElementById("consent-errors");
+  var submission = null;  // {key, body}: kept while the same submission is retried or re-sent unchanged
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();
     var payload = body();
@@ -108,12 +117,21 @@
       return;
     }
     var button = form.querySelector("button[type=submit]");
+    if (button.disabled) { return; }
     button.disabled = true;
     var scan = form.querySelector("input[data-scan]").files[0];
+    // What makes it the same submission (the server leaves the password out of it as well).
+    var text = JSON.stringify(Object.assign({}, payload, { password: null, otp: null }));
+    if (!submission || submission.body !== text) { submission = { key: R.newKey(), body: text }; }
+    var headers = { "Idempotency-Key": submission.key };
+    say(R.t("posting"));
     R.sendWithRetry(function () {
-      return R.api("POST", "/api/v1/patients/" + patientId + "/consents", { json: payload });
-    }).then(function (res) {
+      return R.api("POST", "/api/v1/patients/" + patientId + "/consents", { json: payload, headers: headers });
+    }, retrying).then(function (res) {
       if (!res.ok) {
+        say("");
+        // A refused submission (wrong password, a field to fix) is a new one when sent again.
+        submission = null;
         button.disabled = false;
         var fields = (res.body && res.body.fields) || [];
         if (!fields.length) { fields = [{ path: "", message_ja: res.body.detail || R.t("request_failed"), message_en: res.body.detail || R.t("request_failed") }]; }

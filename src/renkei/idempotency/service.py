@@ -2,6 +2,7 @@
 
 Keys are scoped per user and kept at least seven days. The stored response holds patient data, so it is
 sealed with the patient's data key, and a replay passes the access decision again before it is served.
+Each kind of POST says how (a `Guard`): timeline writes by default; consents and break-the-glass their own.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Header
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -26,15 +29,15 @@ from renkei.auth.service import Actor
 from renkei.crypto.keyring import Keyring
 from renkei.db.types import utcnow
 from renkei.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from renkei.idempotency.exceptions import IdempotencyKeyReused
+from renkei.idempotency.models import IdempotencyKey
 from renkei.patients import keys
-from renkei.timeline import guard
-from renkei.timeline.exceptions import IdempotencyKeyReused
-from renkei.timeline.models import IdempotencyKey
 
 TTL = timedelta(days=7)
 RESPONSE_AAD = "idempotency_key.response_ct"
 HEADER_POINTER = "/header/idempotency-key"
 _KEY = re.compile(r"[\x21-\x7e]{1,200}")
+IdempotencyKeyHeader = Annotated[str | None, Header(max_length=200, description="Retry-safe POST key")]
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,52 @@ class Outcome:
     status_code: int
     body: Any
     replayed: bool
+
+
+@dataclass(frozen=True)
+class Guard:
+    """How a keyed POST meets the access decision point. `admit` refuses (404, audited) an actor who cannot
+    reach this patient at all, before the key is validated or stored: otherwise a malformed key (422) or the
+    stored key's foreign key (409) would answer differently for a patient that exists than for one that does
+    not. `replay` decides again (raising 404) before a stored response is served; it gets the response's
+    category."""
+
+    admit: Callable[[Session, Actor, uuid.UUID], None]
+    replay: Callable[[Session, Actor, uuid.UUID, str | None], None]
+
+
+def reading(read: Action, refused_as: Action) -> Guard:
+    """A guard for POSTs whose own service decides the write: it admits whoever may `read` the patient (so a
+    team member without the right gets the service's 403), refuses everyone else with 404 audited as
+    `refused_as`, and serves a replay to whoever may still `read` it (with the response's category)."""
+    def admit_fn(session: Session, actor: Actor, patient_id: uuid.UUID) -> None:
+        if access.can(session, actor, read, patient_id):
+            return
+        # Anyone who may write may read, so this refuses too; it records the denial and raises 404.
+        access.require(session, actor, refused_as, patient_id, category=None)
+        raise NotFound()
+
+    def replay_fn(session: Session, actor: Actor, patient_id: uuid.UUID, category: str | None) -> None:
+        access.require(session, actor, read, patient_id, category=category)
+
+    return Guard(admit_fn, replay_fn)
+
+
+def requiring(admit: Action, replay: Action) -> Guard:
+    """A guard from two actions: the one the POST needs, and the one that reads its response back."""
+    def admit_fn(session: Session, actor: Actor, patient_id: uuid.UUID) -> None:
+        if not access.can(session, actor, admit, patient_id):
+            access.require(session, actor, admit, patient_id)  # audits the denial, raises 404
+
+    def replay_fn(session: Session, actor: Actor, patient_id: uuid.UUID, category: str | None) -> None:
+        access.require(session, actor, replay, patient_id)
+
+    return Guard(admit_fn, replay_fn)
+
+
+CLINICAL = reading(Action.read_clinical, Action.write_clinical)
+# Care-team changes: the team is visible with the registration; the change itself needs manage_team.
+TEAM = reading(Action.read_registration, Action.manage_team)
 
 
 def fingerprint(method: str, path: str, content: Any) -> str:
@@ -55,20 +104,28 @@ def fingerprint(method: str, path: str, content: Any) -> str:
     return digest.hexdigest()
 
 
+def without_secrets(body: BaseModel) -> dict[str, Any]:
+    """A request body for `fingerprint` without the re-entered password and one-time code: the stored
+    fingerprint must not become a way to test guesses of them offline."""
+    return body.model_dump(mode="json", exclude={"password", "otp"})
+
+
+def respond(outcome: Outcome) -> JSONResponse:
+    """The outcome as the HTTP response; a replay says so in `Idempotent-Replayed`."""
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
+
+
 def run(
     session: Session, *, keyring: Keyring, actor: Actor, key: str | None, request_fingerprint: str,
-    patient_id: uuid.UUID, status_code: int, produce: Callable[[], BaseModel],
-    read_action: Action = Action.read_clinical, write_action: Action = Action.write_clinical,
+    patient_id: uuid.UUID, status_code: int, produce: Callable[[], BaseModel], guard: Guard = CLINICAL,
 ) -> Outcome:
-    """Produce the response once per key; later requests with the same key and body get it again.
-
-    A replay is served to whoever may still `read_action` the patient; `write_action` is what a refused
-    first request is audited as (care-team changes pass read_registration and manage_team)."""
+    """Produce the response once per key; later requests with the same key and body get it again."""
     if key is None:
         return Outcome(status_code, produce().model_dump(mode="json"), False)
-    _decide_first(session, actor, patient_id, read_action, write_action)
+    guard.admit(session, actor, patient_id)
     claimed = _claim(session, keyring=keyring, actor=actor, key=key, request_fingerprint=request_fingerprint,
-                     patient_id=patient_id, read_action=read_action)
+                     patient_id=patient_id, guard=guard)
     if isinstance(claimed, Outcome):
         return claimed
     result = produce()
@@ -89,21 +146,9 @@ def purge_expired(session: Session) -> int:
     return len(rows)
 
 
-def _decide_first(session: Session, actor: Actor, patient_id: uuid.UUID, read_action: Action,
-                  write_action: Action) -> None:
-    """Refuse (404, audited) an actor who cannot reach this patient's records at all, before the key is
-    validated or stored: otherwise a malformed key (422) or the stored key's foreign key (409) would
-    answer differently for a patient that exists than for one that does not."""
-    if access.can(session, actor, read_action, patient_id):
-        return
-    # Anyone who may write may read, so this refuses too; it records the denial and raises 404.
-    guard.require(session, actor, write_action, patient_id, category=None)
-    raise NotFound()
-
-
 def _claim(
     session: Session, *, keyring: Keyring, actor: Actor, key: str, request_fingerprint: str,
-    patient_id: uuid.UUID, read_action: Action,
+    patient_id: uuid.UUID, guard: Guard,
 ) -> IdempotencyKey | Outcome:
     if not _KEY.fullmatch(key):
         raise InvalidInput(fields=[FieldProblem(HEADER_POINTER, "1〜200文字の英数字・記号で指定してください",
@@ -133,7 +178,7 @@ def _claim(
             "This key was already used for a request with a different body")])
     if row.status_code is None or row.response_ct is None:
         raise Conflict("A request with this Idempotency-Key is in progress; retry")
-    guard.require(session, actor, read_action, row.patient_id, category=row.category)
+    guard.replay(session, actor, row.patient_id, row.category)
     body = keys.open_json(session, keyring, row.patient_id, row.response_ct, aad=RESPONSE_AAD,
                           binding=str(row.id))
     return Outcome(row.status_code, body, True)
