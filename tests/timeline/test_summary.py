@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.timeline.support import example, posted
+from tests.timeline.support import amend, example, posted
 
 
 def summary(client, headers, patient_id):
@@ -55,8 +55,7 @@ def test_exactly_one_acp_is_current_through_amendments_and_errors(client, world,
     doctor = as_user(world.physician)
     first = posted(client, doctor, world.patient_id, "acp", acp(cpr="want"))
     second = posted(client, doctor, world.patient_id, "acp", acp(cpr="refuse"))
-    amended = client.post(f"/api/v1/entries/{first['id']}/amend", headers=doctor,
-                          json={"data": acp(cpr="conditional"), "reason": "記載漏れ"}).json()
+    amended = amend(client, doctor, first, acp(cpr="conditional"), "記載漏れ").json()
     card = summary(client, doctor, world.patient_id)
     assert card["acp"]["entry_id"] == second["id"], "amending an older ACP must not make it current"
     assert amended["acp_current"] is False

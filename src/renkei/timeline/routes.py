@@ -143,7 +143,10 @@ def update_draft(entry_id: uuid.UUID, body: DraftUpdate, actor: ActorDep, sessio
 def amend_entry(entry_id: uuid.UUID, body: AmendIn, request: Request, actor: ActorDep, session: SessionDep,
                 keyring: KeyringDep, settings: SettingsDep, sheets: SheetsDep, if_match: IfMatchHeader = None,
                 idempotency_key: IdempotencyKeyHeader = None):
-    """A new version with the reason (author only); the previous version stays in the history."""
+    """A new version with the reason (author only); the previous version stays in the history.
+
+    `If-Match` with the ETag of the version being amended is required (428 without it, 412 when it is no
+    longer the current version or the tag is weak), so two people amending at once cannot both win."""
     patient_id = service.entry_patient(session, actor=actor, entry_id=entry_id)
     outcome = idempotency.run(
         session, keyring=keyring, actor=actor, key=idempotency_key, patient_id=patient_id, status_code=201,

@@ -130,7 +130,8 @@ def amend(
     decision = guard.require(session, actor, Action.write_clinical, entry.patient_id, category=entry.category,
                              sheet_id=entry.sheet_id, targets=[entry.id])
     _check_changeable(entry, actor)
-    _check_if_match(entry, if_match, required=False)
+    # Two clinicians amending the same version at once would otherwise both succeed, one silently lost.
+    _check_if_match(entry, if_match, required=True)
     sheet = sheets.resolve(registry, entry.sheet_id, entry.sheet_version)
     if body.recipients is None:
         body_recipients = [
@@ -309,7 +310,8 @@ def _check_if_match(entry: TimelineEntry, if_match: str | None, *, required: boo
         if required:
             raise IfMatchRequired(headers={"ETag": views.etag(entry)})
         return
-    tags = [t.strip().removeprefix("W/") for t in if_match.split(",")]
+    # RFC 9110 §13.1.1: If-Match compares strongly, so a weak tag (W/"...") never matches.
+    tags = [t.strip() for t in if_match.split(",")]
     if "*" not in tags and views.etag(entry) not in tags:
         raise StaleVersion(headers={"ETag": views.etag(entry)})
 
@@ -323,8 +325,9 @@ def _store(
     if posting:
         entry.posted_at = now
         entry.record_posted_at = entry.record_posted_at or now
+    # provided_at is when the record was first sent: an amendment corrects it, it is not sent again.
     entry.payload_ct = views.seal(session, keyring, entry, views.PAYLOAD_AAD,
-                                  _platform_fields(sheet, data, entry.posted_at))
+                                  _platform_fields(sheet, data, entry.record_posted_at))
     session.add(entry)
     session.flush()
     for r in recipients:
@@ -336,14 +339,14 @@ def _store(
         record_reads(session, entry.author_id, [entry.id])
 
 
-def _platform_fields(sheet: SheetDef, data: dict[str, Any], posted_at: datetime | None) -> dict[str, Any]:
+def _platform_fields(sheet: SheetDef, data: dict[str, Any], provided_at: datetime | None) -> dict[str, Any]:
     """Fields the platform owns whatever the client sent: admission sheet provided_at, ACP status."""
     data = copy.deepcopy(data)
     if sheet.id == "admission-info":
         header = data.setdefault("header", {})
         header.pop("provided_at", None)
-        if posted_at is not None:
-            header["provided_at"] = posted_at.astimezone(sheets.JST).isoformat(timespec="seconds")
+        if provided_at is not None:
+            header["provided_at"] = provided_at.astimezone(sheets.JST).isoformat(timespec="seconds")
     if sheet.id == "acp":
         # Which ACP is current is derived from the record order, never trusted from the payload.
         data.pop("status", None)

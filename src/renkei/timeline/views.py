@@ -207,7 +207,8 @@ def _one(
         awaiting_acknowledgement=live and any(r.acknowledged_at is None for r in recipients),
         acknowledgement_overdue=any(r.overdue for r in recipient_out), read_by_me=read_by_me,
         acp_current=acp_is_current,
-        admission_bonus=(bonuses.admission_bonus(data, e.posted_at) if e.sheet_id == "admission-info"
+        # The bonus is earned by the first posting; amending a typo later does not send the sheet again.
+        admission_bonus=(bonuses.admission_bonus(data, e.record_posted_at) if e.sheet_id == "admission-info"
                          else None),
         discharge_bonus=bonuses.discharge_bonus(data) if e.sheet_id == "discharge-info" else None,
         read_by=None if reads is None else [
