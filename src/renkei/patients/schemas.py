@@ -7,6 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from renkei.crypto import blind_index
 from renkei.db.types import today_jst
@@ -55,10 +56,13 @@ class PatientIdentity(StrictModel):
     @field_validator("birth_date")
     @classmethod
     def _birth_not_in_future(cls, v: date) -> date:
+        # The Japanese message travels in the error context (renkei.web.validation shows it).
         if v > today_jst():
-            raise ValueError("birth date is in the future")
+            raise PydanticCustomError("birth_date_in_future", "birth date cannot be in the future",
+                                      {"message_ja": "生年月日に未来の日付は入力できません"})
         if v.year < 1890:
-            raise ValueError("birth date is implausibly early")
+            raise PydanticCustomError("birth_date_too_early", "birth date is implausibly early (before 1890)",
+                                      {"message_ja": "生年月日が古すぎます（1890年以降）"})
         return v
 
     @model_validator(mode="after")

@@ -53,7 +53,8 @@ def problems_from_errors(errors: Sequence[dict[str, Any]]) -> list[FieldProblem]
         ctx = {k: v for k, v in (err.get("ctx") or {}).items() if isinstance(v, (int, float, str))}
         template = _JA.get(kind, "値が正しくありません")
         try:
-            ja = template.format(**ctx)
+            # A validator's own bilingual message (PydanticCustomError with `message_ja` in its context).
+            ja = ctx["message_ja"] if isinstance(ctx.get("message_ja"), str) else template.format(**ctx)
         except (KeyError, IndexError):
             ja = "値が正しくありません"
         # Pydantic's English message may echo the input only in ctx, never in `msg` for these types;
