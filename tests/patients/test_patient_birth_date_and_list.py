@@ -6,9 +6,12 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from renkei.audit.models import AuditEvent
 from renkei.db.types import today_jst
+from renkei.patients import service as patient_service
 from renkei.patients.models import Patient
-from tests.factories import auth_headers, patient_data
+from renkei.patients.schemas import MembershipIn
+from tests.factories import actor_of, auth_headers, grant_consent, make_patient, patient_data
 
 FUTURE_JA = "生年月日に未来の日付は入力できません"
 FUTURE_EN = "birth date cannot be in the future"
@@ -48,3 +51,31 @@ def test_today_is_a_valid_birth_date(client, db, settings, keyring, world):
     r = client.post("/api/v1/patients", json=patient_data(name="本日 誕生", birth_date=today_jst().isoformat()),
                     headers=auth_headers(db, settings, keyring, world.physician))
     assert r.status_code == 201, r.text
+
+
+def test_my_patient_list_counts_the_entries_i_have_not_read(client, db, settings, keyring, world):
+    nurse, doctor = (auth_headers(db, settings, keyring, u) for u in (world.nurse, world.physician))
+    second = make_patient(db, keyring, world.physician, name="二人目 花子", name_kana="フタリメ ハナコ")
+    grant_consent(db, keyring, second, world.physician)
+    posted = [client.post(f"/api/v1/patients/{world.patient_id}/entries", headers=nurse,
+                          json={"sheet": "message", "data": {"text": f"連絡{i}"}}).json() for i in range(3)]
+    client.post(f"/api/v1/entries/{posted[0]['id']}/read", headers=doctor)
+    listed = client.get("/api/v1/patients", headers=doctor).json()
+    assert [(p["id"], p["unread_count"]) for p in listed] == [(str(second), 0), (str(world.patient_id), 2)]
+    # The author has read what they wrote.
+    assert [p["unread_count"] for p in client.get("/api/v1/patients", headers=nurse).json()] == [0]
+
+
+def test_a_member_holding_two_roles_on_one_team_sees_the_patient_listed_once(
+    client, db, settings, keyring, world
+):
+    patient_service.add_member(db, actor=actor_of(world.physician), patient_id=world.patient_id,
+                               data=MembershipIn(user_id=world.nurse.id, team_role="care_manager",
+                                                 start_date=today_jst()))
+    r = client.get("/api/v1/patients", headers=auth_headers(db, settings, keyring, world.nurse))
+    [listed] = r.json()
+    assert listed["id"] == str(world.patient_id)
+    assert listed["my_team_role"] == "visiting_nurse"
+    assert listed["my_team_roles"] == ["visiting_nurse", "care_manager"]
+    rows = db.scalars(select(AuditEvent).where(AuditEvent.request_id == r.headers["x-request-id"])).all()
+    assert [(row.patient_id, row.reason) for row in rows] == [(world.patient_id, "listed")]

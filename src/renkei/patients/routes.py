@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request, status
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, status
 
 from renkei.auth.dependencies import ActorDep, KeyringDep, client_ip
 from renkei.db.session import SessionDep
@@ -23,15 +25,24 @@ from renkei.patients.schemas import (
 router = APIRouter(tags=["patients"])
 
 
+def get_unread_counter(request: Request) -> service.UnreadCounter | None:
+    """The timeline's unread count, wired in by the application (patients must not import the timeline)."""
+    return getattr(request.app.state, "unread_counter", None)
+
+
+UnreadCounterDep = Annotated[service.UnreadCounter | None, Depends(get_unread_counter)]
+
+
 def _out(view: service.PatientView) -> PatientOut:
     return PatientOut(id=view.id, identity=view.identity, age=view.age, created_at=view.created_at,
-                      my_team_role=view.my_team_role, unread_count=view.unread_count)
+                      my_team_role=view.my_team_role, my_team_roles=list(view.my_team_roles),
+                      unread_count=view.unread_count)
 
 
 @router.get("/patients", response_model=list[PatientOut], summary="My patients (care teams I am on)")
-def list_patients(actor: ActorDep, session: SessionDep, keyring: KeyringDep):
-    """Only patients whose care team I am on today."""
-    return [_out(v) for v in service.list_mine(session, keyring=keyring, actor=actor)]
+def list_patients(actor: ActorDep, session: SessionDep, keyring: KeyringDep, unread: UnreadCounterDep):
+    """Only patients whose care team I am on today, each once, with my roles and my unread count."""
+    return [_out(v) for v in service.list_mine(session, keyring=keyring, actor=actor, unread=unread)]
 
 
 @router.post("/patients", response_model=PatientOut, status_code=status.HTTP_201_CREATED,

@@ -87,8 +87,9 @@ class PatientOut(ResponseModel):
     identity: PatientIdentity
     age: int
     created_at: datetime
-    my_team_role: str | None = None
-    unread_count: int = 0
+    my_team_role: str | None = Field(default=None, description="My role on the team (first of my_team_roles)")
+    my_team_roles: list[str] = Field(default_factory=list, description="Every role I hold on this care team")
+    unread_count: int = Field(default=0, description="Posted entries I may read and have not read")
 
 
 # Shorter than any real care (10 digits) or health insurance number: a fragment, or a sweep's guess.
