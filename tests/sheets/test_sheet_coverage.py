@@ -84,7 +84,8 @@ def test_admission_info_back_page_covers_adl_meals_oral_toileting_and_communicat
     assert {"oral", "toileting", "sleep", "communication", "behaviour", "disease_history",
             "recent_admissions", "procedures", "smoking", "alcohol"} <= set(function)
     assert "day_night_reversal" in function["behaviour"]["items"]["enum"]
-    assert codes(registry, function["oral"]["properties"]["swallowing"]) == ["no_choking", "sometimes", "always"]
+    swallowing = function["oral"]["properties"]["swallowing"]
+    assert codes(registry, swallowing) == ["no_choking", "sometimes", "always"]
 
 
 def test_admission_info_basic_information_uses_the_shared_ranks(registry):
