@@ -98,3 +98,16 @@ def test_latest_emergency_information_wins(client, world, as_user):
     card = summary(client, doctor, world.patient_id)
     assert card["emergency"]["entry_id"] == latest["id"]
     assert [a["substance"] for a in card["allergies"]] == ["ヨード造影剤"]
+
+
+def test_superseded_acps_are_counted_once_each_without_amendments_or_entries_in_error(client, world, as_user):
+    doctor = as_user(world.physician)
+    first = posted(client, doctor, world.patient_id, "acp", acp(cpr="want"))
+    amend(client, doctor, first, acp(cpr="conditional"), "条件の追記")
+    current = posted(client, doctor, world.patient_id, "acp", acp(cpr="refuse"))
+    amended = amend(client, doctor, current, acp(cpr="refuse", ventilation="want"), "記載の訂正").json()
+    wrong = posted(client, doctor, world.patient_id, "acp", acp(cpr="want"))
+    client.post(f"/api/v1/entries/{wrong['id']}/entered-in-error", headers=doctor, json={"reason": "別人の記録"})
+    card = summary(client, doctor, world.patient_id)
+    assert card["acp"]["entry_id"] == amended["id"]
+    assert card["acp"]["superseded_versions"] == 1

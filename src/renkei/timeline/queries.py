@@ -220,10 +220,13 @@ def _head_of(session: Session, record_id: uuid.UUID) -> TimelineEntry | None:
 def _acp_summary(session: Session, keyring: Keyring, row: TimelineEntry) -> AcpSummary:
     data = views.unseal(session, keyring, row, views.PAYLOAD_AAD, row.payload_ct)
     preferences = data.get("treatment_preferences") or {}
+    # Other ACP records still standing (their newest version final): an amendment is a version of a record,
+    # not a superseded ACP, and an ACP marked entered in error never was one.
     superseded = session.scalar(
         select(func.count()).select_from(TimelineEntry).where(
             TimelineEntry.patient_id == row.patient_id, TimelineEntry.sheet_id == "acp",
-            TimelineEntry.posted_at.is_not(None), TimelineEntry.id != row.id,
+            TimelineEntry.is_head.is_(True), TimelineEntry.status == EntryStatus.final,
+            TimelineEntry.record_id != row.record_id,
         )
     )
     return AcpSummary(

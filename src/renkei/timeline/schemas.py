@@ -179,7 +179,8 @@ class AcpSummary(ResponseModel):
     treatment_preferences: dict[str, Any]
     next_review_date: str | None
     posted_at: datetime | None
-    superseded_versions: int
+    superseded_versions: int = Field(
+        description="Earlier ACP records this one superseded (amendments, ACPs entered in error not counted)")
 
 
 class EmergencySummary(ResponseModel):
