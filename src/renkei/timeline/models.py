@@ -37,7 +37,8 @@ class TimelineEntry(SQLModel, table=True):
     __tablename__ = "timeline_entry"
     __table_args__ = (
         UniqueConstraint("record_id", "version", name="uq_timeline_entry_record_version"),
-        Index("ix_timeline_entry_feed", "patient_id", "is_head", "posted_at", "id"),
+        # The feed: a patient's current versions by when each record was first posted.
+        Index("ix_timeline_entry_record_feed", "patient_id", "is_head", "record_posted_at", "id"),
         Index("ix_timeline_entry_sheet", "patient_id", "sheet_id", "is_head", "status"),
     )
 

@@ -94,7 +94,8 @@ def patients_page(request: Request, actor: ActorDep, session: SessionDep, keyrin
 # -- a patient's page ------------------------------------------------------------------------
 
 
-def _timeline_query(request: Request, cursor: str | None, unread: bool) -> tuple[TimelineQuery, dict[str, Any]]:
+def _timeline_query(request: Request, sheets: SheetRegistry, cursor: str | None,
+                    unread: bool) -> tuple[TimelineQuery, dict[str, Any]]:
     params = request.query_params
     raw = {"cursor": cursor, "unread": unread, "kind": params.getlist("kind"),
            "profession": params.getlist("profession"),
@@ -103,13 +104,14 @@ def _timeline_query(request: Request, cursor: str | None, unread: bool) -> tuple
         query = TimelineQuery.model_validate({k: v for k, v in raw.items() if v not in (None, [])})
     except ValidationError as exc:
         raise InvalidInput(fields=problems_from_errors(exc.errors())) from exc
+    queries.check_kinds(sheets, query)
     return query, raw
 
 
 def _patient_page(request: Request, session: Session, keyring: Keyring, settings: Settings,
                   sheets: SheetRegistry, actor: Actor, patient_id: uuid.UUID, *, cursor: str | None,
                   unread: bool) -> Response:
-    query, raw = _timeline_query(request, cursor, unread)
+    query, raw = _timeline_query(request, sheets, cursor, unread)
     registration = access.can(session, actor, Action.read_registration, patient_id).allowed
     patient = (patient_service.get(session, keyring=keyring, actor=actor, patient_id=patient_id)
                if registration else None)

@@ -22,6 +22,7 @@ from renkei.db.types import today_jst
 from renkei.directory.models import Organisation, User
 from renkei.errors import FieldProblem, InvalidInput
 from renkei.patients.models import CareTeamMembership, Patient, TeamRole
+from renkei.sheets.registry import SheetRegistry
 from renkei.sheets.service import JST
 from renkei.timeline import guard, views
 from renkei.timeline.models import EntryRead, EntryStatus, TimelineEntry
@@ -42,36 +43,51 @@ def timeline(
     session: Session, *, keyring: Keyring, settings: Settings, actor: Actor, patient_id: uuid.UUID,
     query: TimelineQuery,
 ) -> TimelinePage:
-    """Posted entries, newest first, one page at a time; narrowed in SQL to what the actor may read."""
+    """Posted records (their current version), newest first by when each was first posted, one page at a
+    time; narrowed in SQL to what the actor may read.
+
+    An amendment does not move a record to the top: a clinician scanning the timeline reads it in the order
+    things were reported, and the entry says it was amended.
+    """
     decision = guard.require(session, actor, Action.read_clinical, patient_id, category=None)
     t = _entry_t
+    first_posted = t.c.record_posted_at
     # Table columns, not ORM attributes: the page is read as plain rows (no identity map, no instances).
     q = select(t, *views.feed_flags()).where(
-        t.c.patient_id == patient_id, t.c.is_head.is_(True), t.c.posted_at.is_not(None),
+        t.c.patient_id == patient_id, t.c.is_head.is_(True), first_posted.is_not(None),
         access.category_clause(decision, t.c.category))
     if query.kind:
         q = q.where(t.c.sheet_id.in_(query.kind))
     if query.profession:
         q = q.where(t.c.author_profession.in_(query.profession))
     if query.since:
-        q = q.where(t.c.posted_at >= _jst_midnight(query.since))
+        q = q.where(first_posted >= _jst_midnight(query.since))
     if query.until:
-        q = q.where(t.c.posted_at < _jst_midnight(query.until + timedelta(days=1)))
+        q = q.where(first_posted < _jst_midnight(query.until + timedelta(days=1)))
     if query.unread:
         read = exists(select(_read_t.c.entry_id).where(_read_t.c.entry_id == t.c.id,
                                                         _read_t.c.user_id == actor.user_id))
         q = q.where(t.c.status == EntryStatus.final, t.c.author_id != actor.user_id, ~read)
     if query.cursor:
         posted_at, entry_id = decode_cursor(query.cursor)
-        q = q.where(or_(t.c.posted_at < posted_at, and_(t.c.posted_at == posted_at, t.c.id < entry_id)))
-    rows = session.execute(q.order_by(t.c.posted_at.desc(), t.c.id.desc()).limit(query.limit + 1),
+        q = q.where(or_(first_posted < posted_at, and_(first_posted == posted_at, t.c.id < entry_id)))
+    rows = session.execute(q.order_by(first_posted.desc(), t.c.id.desc()).limit(query.limit + 1),
                            {views.READER_PARAM: actor.user_id}).all()
     page, more = rows[: query.limit], len(rows) > query.limit
     access.disclosed(decision, [e.id for e in page])
     items = views.build(session, keyring=keyring, settings=settings, actor=actor, entries=page, flagged=True)
     last = page[-1] if more else None
-    cursor = encode_cursor(last.posted_at, last.id) if last is not None and last.posted_at else None
+    cursor = encode_cursor(last.record_posted_at, last.id) if last is not None else None
     return TimelinePage(items=items, next_cursor=cursor)
+
+
+def check_kinds(registry: SheetRegistry, query: TimelineQuery) -> None:
+    """422 naming each `kind` that is no sheet: a typo would otherwise show an empty timeline."""
+    known = {s.id for s in registry.all()}
+    problems = [FieldProblem(f"/query/kind/{i}", "不明な記録の種類です", "Unknown sheet kind")
+                for i, kind in enumerate(query.kind) if kind not in known]
+    if problems:
+        raise InvalidInput(fields=problems)
 
 
 def drafts(
@@ -207,7 +223,8 @@ def _latest(session: Session, patient_id: uuid.UUID, sheet_id: str) -> TimelineE
         select(TimelineEntry).where(
             TimelineEntry.patient_id == patient_id, TimelineEntry.sheet_id == sheet_id,
             TimelineEntry.is_head.is_(True), TimelineEntry.status == EntryStatus.final,
-        ).order_by(TimelineEntry.posted_at.desc(), TimelineEntry.id.desc()).limit(1)
+        # The most recently recorded sheet, as the timeline orders them (an amended older one stays older).
+        ).order_by(TimelineEntry.record_posted_at.desc(), TimelineEntry.id.desc()).limit(1)
     ).first()
 
 

@@ -42,8 +42,11 @@ def _entry_response(outcome: idempotency.Outcome) -> JSONResponse:
 
 @router.get("/patients/{patient_id}/timeline", response_model=TimelinePage, summary="A patient's timeline")
 def get_timeline(patient_id: uuid.UUID, query: Annotated[TimelineQuery, Query()], actor: ActorDep,
-                 session: SessionDep, keyring: KeyringDep, settings: SettingsDep):
-    """Posted entries newest first, cursor-paged; by sheet kind, author profession, JST dates, unread."""
+                 session: SessionDep, keyring: KeyringDep, settings: SettingsDep, sheets: SheetsDep):
+    """Posted records newest first by when each was *first* posted (an amended record keeps its place and
+    says it was amended: `version` > 1, `posted_at` of the amendment), cursor-paged; filtered by sheet kind,
+    author profession, JST dates of first posting (`since` ≤ `until`), unread. Unknown values: 422."""
+    queries.check_kinds(sheets, query)
     page = queries.timeline(session, keyring=keyring, settings=settings, actor=actor, patient_id=patient_id,
                             query=query)
     # Serialised here from the page model, validated when it was built: returned as-is, FastAPI would validate

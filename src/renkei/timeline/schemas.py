@@ -6,8 +6,10 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from renkei.directory.models import Profession
 from renkei.timeline.models import Priority
 from renkei.web.schemas import ResponseModel, StrictModel
 
@@ -130,7 +132,9 @@ class EntryOut(ResponseModel):
     author: AuthorOut
     created_at: datetime
     updated_at: datetime
-    posted_at: datetime | None
+    posted_at: datetime | None = Field(description="When this version was posted")
+    record_posted_at: datetime | None = Field(
+        default=None, description="When the record was first posted (the timeline's order)")
     supersedes_id: uuid.UUID | None
     amendment_reason: str | None
     entered_in_error: ErrorMark | None
@@ -145,13 +149,26 @@ class EntryOut(ResponseModel):
 
 
 class TimelineQuery(StrictModel):
+    """Filters of the timeline. Records are ordered and date-filtered by when they were first posted: an
+    amended record keeps its place (its `version` > 1 and `posted_at` say it was amended, and when)."""
+
     cursor: str | None = Field(default=None, max_length=200)
     limit: int = Field(default=50, ge=1, le=100)
-    kind: list[str] = Field(default_factory=list, max_length=20, description="Sheet ids")
-    profession: list[str] = Field(default_factory=list, max_length=20, description="Author professions")
-    since: date | None = Field(default=None, description="Posted on or after this day (JST)")
-    until: date | None = Field(default=None, description="Posted on or before this day (JST)")
+    kind: list[str] = Field(default_factory=list, max_length=20, description="Sheet ids (unknown ones: 422)")
+    profession: list[Profession] = Field(default_factory=list, max_length=20,
+                                         description="Author professions (unknown ones: 422)")
+    since: date | None = Field(default=None, description="First posted on or after this day (JST)")
+    until: date | None = Field(default=None, description="First posted on or before this day (JST)")
     unread: bool = False
+
+    @field_validator("until")
+    @classmethod
+    def _not_before_since(cls, until: date | None, info: ValidationInfo) -> date | None:
+        since = info.data.get("since")
+        if until is not None and since is not None and until < since:
+            raise PydanticCustomError("until_before_since", "until must not be before since",
+                                      {"message_ja": "終了日が開始日より前になっています"})
+        return until
 
 
 class TimelinePage(ResponseModel):

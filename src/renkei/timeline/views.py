@@ -201,7 +201,7 @@ def _one(
         sheet_version=e.sheet_version, category=e.category, version=e.version, revision=e.revision,
         status=e.status, priority=e.priority,
         is_current=e.is_head, data=data, author=author, created_at=e.created_at, updated_at=e.updated_at,
-        posted_at=e.posted_at, supersedes_id=e.supersedes_id,
+        posted_at=e.posted_at, record_posted_at=e.record_posted_at, supersedes_id=e.supersedes_id,
         amendment_reason=ctx.unseal(e, AMENDMENT_AAD, e.amendment_reason_ct), entered_in_error=error,
         recipients=recipient_out,
         awaiting_acknowledgement=live and any(r.acknowledged_at is None for r in recipients),
