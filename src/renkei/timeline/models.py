@@ -83,6 +83,18 @@ class EntryRecipient(SQLModel, table=True):
     acknowledged_by: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
 
 
+class EntryAttachment(SQLModel, table=True):
+    """A file an entry version carries itself (photos, scans, PDFs), besides the ones its sheet data names."""
+
+    __tablename__ = "entry_attachment"
+
+    entry_id: uuid.UUID = Field(
+        sa_column=Column(Uuid(), ForeignKey("timeline_entry.id"), primary_key=True)
+    )
+    attachment_id: uuid.UUID = Field(sa_column=Column(Uuid(), ForeignKey("attachment.id"), primary_key=True))
+    position: int = Field(sa_column=Column(Integer, nullable=False))
+
+
 class EntryRead(SQLModel, table=True):
     """既読: one row per member per entry version, written the first time they open it."""
 
