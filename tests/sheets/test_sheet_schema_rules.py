@@ -222,8 +222,11 @@ def test_every_x_category_is_a_consent_category():
 
 
 def test_parts_with_their_own_category_are_found_per_sheet_version(registry):
-    assert [(s.pattern, s.category) for s in registry.subtrees("emergency-info", 1)] == [("/resuscitation", "acp")]
-    assert [(s.pattern, s.category) for s in registry.subtrees("physician-visit", 1)] == [("/end_of_life", "acp")]
+    def tagged(sheet_id):
+        return [(s.pattern, s.category) for s in registry.subtrees(sheet_id, 1)]
+
+    assert tagged("emergency-info") == [("/resuscitation", "acp")]
+    assert tagged("physician-visit") == [("/end_of_life", "acp")]
     assert {s.pattern for s in registry.subtrees("admission-info", 1)} == {
         "/function/behaviour", "/function/behaviour_other_text"}
     assert {s.pattern for s in registry.subtrees("discharge-info", 1)} == {
