@@ -27,6 +27,8 @@ class Category(StrEnum):
 
 
 CATEGORIES: frozenset[str] = frozenset(c.value for c in Category)
+# Categories only parts of sheets carry, never a whole sheet: excluding every other category shares nothing.
+PART_ONLY_CATEGORIES: frozenset[str] = frozenset({Category.psychiatric.value})
 
 
 class GivenBy(StrEnum):

@@ -64,6 +64,18 @@ def load_registry(directory: Path) -> SheetRegistry:
         return registry
 
 
+def registry_for(directory: Path) -> SheetRegistry:
+    """The registry loaded from `directory` (loading it the first time): for code that has the settings but
+    not the application's registry at hand, such as the timeline's readers called from other domains."""
+    registry = _by_directory.get(directory)
+    if registry is None:
+        registry = _by_directory[directory] = load_registry(directory)
+    return registry
+
+
+_by_directory: dict[Path, SheetRegistry] = {}
+
+
 @dataclass(frozen=True)
 class SheetSummary:
     id: str

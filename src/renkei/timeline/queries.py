@@ -22,6 +22,7 @@ from renkei.db.types import today_jst
 from renkei.directory.models import Organisation, User
 from renkei.errors import FieldProblem, InvalidInput
 from renkei.patients.models import CareTeamMembership, Patient, TeamRole
+from renkei.sheets import subtrees
 from renkei.sheets.registry import SheetRegistry
 from renkei.sheets.service import JST
 from renkei.timeline import guard, views
@@ -75,7 +76,8 @@ def timeline(
                            {views.READER_PARAM: actor.user_id}).all()
     page, more = rows[: query.limit], len(rows) > query.limit
     access.disclosed(decision, [e.id for e in page])
-    items = views.build(session, keyring=keyring, settings=settings, actor=actor, entries=page, flagged=True)
+    items = views.build(session, keyring=keyring, settings=settings, actor=actor, entries=page, flagged=True,
+                        readable={patient_id: decision.categories})
     last = page[-1] if more else None
     cursor = encode_cursor(last.record_posted_at, last.id) if last is not None else None
     return TimelinePage(items=items, next_cursor=cursor)
@@ -103,7 +105,8 @@ def drafts(
         ).order_by(TimelineEntry.updated_at.desc(), TimelineEntry.id.desc())
     ))
     access.disclosed(decision, [r.id for r in rows])
-    return views.build(session, keyring=keyring, settings=settings, actor=actor, entries=rows)
+    return views.build(session, keyring=keyring, settings=settings, actor=actor, entries=rows,
+                       readable={patient_id: decision.categories})
 
 
 def unread_counts(
@@ -159,6 +162,15 @@ def summary(
     unseal = views.Unsealer(session, keyring)
     em = unseal(emergency, views.PAYLOAD_AAD, emergency.payload_ct) if emergency else {}
     ad = unseal(admission, views.PAYLOAD_AAD, admission.payload_ct) if admission else {}
+    # The DNAR wish on the emergency sheet is ACP information: withheld where the consent leaves ACP out.
+    sheets = views.registry(settings)
+    withheld: list[str] = []
+    if emergency:
+        em, hidden = subtrees.withhold(em, views.withheld_subtrees(
+            sheets, emergency.sheet_id, emergency.sheet_version, decision.categories))
+        withheld += [f"/emergency{pointer}" for pointer in hidden]
+        if "/resuscitation" in hidden:
+            withheld.insert(0, "/resuscitation_wish")
     acp = _acp_summary(session, keyring, acp_row) if acp_row else None
     wish = (em.get("resuscitation") or {}).get("wish")
     cpr = acp.cpr if acp else None
@@ -181,6 +193,7 @@ def summary(
         ),
         emergency_contacts=em.get("emergency_contacts") or [],
         key_person=key_person, key_person_entry_id=admission.id if admission and key_person else None,
+        withheld=withheld,
     )
 
 

@@ -14,6 +14,8 @@ from renkei.timeline.models import Priority
 from renkei.web.schemas import ResponseModel, StrictModel
 
 MAX_RECIPIENTS = 20
+MAX_ATTACHMENTS = 20
+ATTACHMENTS_HELP = "Uploaded files the entry carries (photos, scans, PDFs), whatever the sheet"
 
 
 class RecipientIn(StrictModel):
@@ -36,6 +38,8 @@ class EntryCreate(StrictModel):
     status: Literal["draft", "final"] = "final"
     priority: Priority = Priority.normal
     recipients: list[RecipientIn] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
+    attachment_ids: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_ATTACHMENTS,
+                                            description=ATTACHMENTS_HELP)
 
 
 class DraftUpdate(StrictModel):
@@ -45,13 +49,19 @@ class DraftUpdate(StrictModel):
     status: Literal["draft", "final"] = "draft"
     priority: Priority = Priority.normal
     recipients: list[RecipientIn] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
+    attachment_ids: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_ATTACHMENTS,
+                                            description=ATTACHMENTS_HELP)
 
 
 class AmendIn(StrictModel):
+    """A new version; recipients, attachment_ids and priority left out stay those of the amended version."""
+
     data: dict[str, Any]
     reason: str = Field(min_length=1, max_length=1000, description="Why the record is amended (訂正理由)")
     priority: Priority | None = None
     recipients: list[RecipientIn] | None = Field(default=None, max_length=MAX_RECIPIENTS)
+    attachment_ids: list[uuid.UUID] | None = Field(default=None, max_length=MAX_ATTACHMENTS,
+                                                   description=ATTACHMENTS_HELP)
 
 
 class EnteredInErrorIn(StrictModel):
@@ -116,6 +126,16 @@ class ReadOut(ResponseModel):
     read_at: datetime
 
 
+class AttachmentOut(ResponseModel):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    sheet: str
+    content_type: str
+    size: int
+    created_at: datetime
+    metadata_stripped: bool
+
+
 class EntryOut(ResponseModel):
     id: uuid.UUID
     record_id: uuid.UUID
@@ -146,6 +166,11 @@ class EntryOut(ResponseModel):
     admission_bonus: AdmissionBonus | None = None
     discharge_bonus: DischargeBonus | None = None
     read_by: list[ReadOut] | None = None
+    attachments: list[AttachmentOut] = Field(default_factory=list, description="Files the entry carries")
+    withheld: list[str] = Field(
+        default_factory=list,
+        description="JSON pointers into `data` of parts left out because the patient's consent does not "
+                    "share their category (e.g. ACP wishes, psychiatric notes) with the reader")
 
 
 class TimelineQuery(StrictModel):
@@ -174,16 +199,6 @@ class TimelineQuery(StrictModel):
 class TimelinePage(ResponseModel):
     items: list[EntryOut]
     next_cursor: str | None
-
-
-class AttachmentOut(ResponseModel):
-    id: uuid.UUID
-    patient_id: uuid.UUID
-    sheet: str
-    content_type: str
-    size: int
-    created_at: datetime
-    metadata_stripped: bool
 
 
 class AcpSummary(ResponseModel):
@@ -229,3 +244,7 @@ class SummaryOut(ResponseModel):
     emergency_contacts: list[dict[str, Any]]
     key_person: dict[str, Any] | None
     key_person_entry_id: uuid.UUID | None
+    withheld: list[str] = Field(
+        default_factory=list,
+        description="JSON pointers into this summary left out because the patient's consent does not share "
+                    "their category with the reader (e.g. /resuscitation_wish when ACP is excluded)")
