@@ -234,3 +234,13 @@ def test_parts_with_their_own_category_are_found_per_sheet_version(registry):
     assert {s.category for sheet in registry.all() for s in registry.subtrees(sheet.id, sheet.version)} == {
         "acp", "psychiatric"}
     assert registry.subtrees("message", 1) == ()
+
+
+def test_every_hint_has_an_english_version_and_entry_references_name_a_sheet():
+    hints = [(where, schema) for where, schema in all_subschemas() if "description" in schema]
+    assert hints, "expected field hints"
+    assert [where for where, schema in hints if not schema.get("x-description-en")] == []
+    references = [(where, schema["x-entry-sheet"]) for where, schema in all_subschemas()
+                  if "x-entry-sheet" in schema]
+    assert [where for where, sheet in references if sheet not in SHEET_CATEGORIES] == []
+    assert len(references) == 2

@@ -94,10 +94,10 @@ class SheetRegistry:
             key: Draft202012Validator(sheet.schema, registry=resources, format_checker=_FORMAT_CHECKER)
             for key, sheet in sheets.items()
         }
-        self._subtrees = {
-            key: subtrees.find(sheet.schema, resources.resolver(base_uri=sheet.schema["$id"]))
-            for key, sheet in sheets.items()
-        }
+        resolvers = {key: resources.resolver(base_uri=sheet.schema["$id"]) for key, sheet in sheets.items()}
+        self._subtrees = {key: subtrees.find(sheet.schema, resolvers[key]) for key, sheet in sheets.items()}
+        self._entry_refs = {key: subtrees.annotated(sheet.schema, resolvers[key], "x-entry-sheet")
+                            for key, sheet in sheets.items()}
 
     @classmethod
     def load(cls, directory: Path) -> SheetRegistry:
@@ -163,6 +163,13 @@ class SheetRegistry:
         """The parts of a sheet version with a consent category of their own (`x-category` on a property)."""
         try:
             return self._subtrees[(sheet_id, version)]
+        except KeyError:
+            raise KeyError(f"unknown sheet {sheet_id!r} version {version!r}") from None
+
+    def entry_refs(self, sheet_id: str, version: int) -> tuple[tuple[str, str], ...]:
+        """(pattern, sheet id) of the fields that refer to an entry of one sheet (`x-entry-sheet`)."""
+        try:
+            return self._entry_refs[(sheet_id, version)]
         except KeyError:
             raise KeyError(f"unknown sheet {sheet_id!r} version {version!r}") from None
 

@@ -23,24 +23,30 @@ class Subtree:
 
 def find(schema: dict[str, Any], resolver: Any) -> tuple[Subtree, ...]:
     """Every property of the schema (at any depth, `$ref`s followed) that declares an `x-category`."""
-    return tuple(_walk(schema, resolver, "", root=True))
+    return tuple(Subtree(pattern, value) for pattern, value in annotated(schema, resolver, "x-category"))
 
 
-def _walk(schema: Any, resolver: Any, pointer: str, *, root: bool = False) -> Iterator[Subtree]:
+def annotated(schema: dict[str, Any], resolver: Any, keyword: str) -> tuple[tuple[str, str], ...]:
+    """(pattern, value) of every property below the root that carries the string annotation `keyword`."""
+    return tuple(_walk(schema, resolver, "", keyword, root=True))
+
+
+def _walk(schema: Any, resolver: Any, pointer: str, keyword: str, *, root: bool = False
+          ) -> Iterator[tuple[str, str]]:
     if not isinstance(schema, dict):
         return
-    category = schema.get("x-category")
-    if isinstance(category, str) and not root:
-        yield Subtree(pointer or "/", category)
+    value = schema.get(keyword)
+    if isinstance(value, str) and not root:
+        yield pointer, value
     seen = 0
     while "$ref" in schema and seen < 20:
         seen += 1
         resolved = resolver.lookup(schema["$ref"])
         schema, resolver = resolved.contents, resolved.resolver
     for name, child in (schema.get("properties") or {}).items():
-        yield from _walk(child, resolver, f"{pointer}/{escape(name)}")
+        yield from _walk(child, resolver, f"{pointer}/{escape(name)}", keyword)
     if isinstance(schema.get("items"), dict):
-        yield from _walk(schema["items"], resolver, f"{pointer}/*")
+        yield from _walk(schema["items"], resolver, f"{pointer}/*", keyword)
 
 
 def escape(token: str) -> str:

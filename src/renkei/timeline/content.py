@@ -56,7 +56,8 @@ def check(
                  for e in sheets.field_errors(registry, sheet, full)
                  if not any(subtrees.matches(e.path, s.pattern) for s in hidden)]
     if not problems:
-        problems += _reference_problems(session, actor, patient_id, data, readable)
+        problems += _reference_problems(session, actor, patient_id, data, readable,
+                                        registry.entry_refs(sheet.id, sheet.version))
     files, file_problems = _attachment_rows(session, actor, patient_id, attachment_ids, readable)
     rows, recipient_problems = _recipient_rows(session, patient_id, recipients)
     problems += file_problems + recipient_problems
@@ -108,22 +109,31 @@ def _attachment_rows(
 
 
 def _reference_problems(
-    session: Session, actor: Actor, patient_id: uuid.UUID, data: dict[str, Any], readable: frozenset[str]
+    session: Session, actor: Actor, patient_id: uuid.UUID, data: dict[str, Any], readable: frozenset[str],
+    entry_refs: Sequence[tuple[str, str]],
 ) -> list[FieldProblem]:
-    """Referenced attachments and entries must belong to this patient and be visible to the author."""
+    """Referenced attachments and entries must belong to this patient and be visible to the author; a field
+    that names the sheet it refers to (`x-entry-sheet`, e.g. the current ACP) must refer to that sheet."""
     refs = [(kind, path, uuid.UUID(value)) for kind, path, value in _references(data)]
     wanted = {kind: {ref for k, _, ref in refs if k == kind} for kind in ("attachment", "entry")}
-    found = _usable_files(session, actor, patient_id, wanted["attachment"], readable)
+    files = _usable_files(session, actor, patient_id, wanted["attachment"], readable)
+    entries: dict[uuid.UUID, str] = {}
     if wanted["entry"]:
-        found |= set(session.scalars(select(TimelineEntry.id).where(
+        rows = session.execute(select(TimelineEntry.id, TimelineEntry.sheet_id).where(
             TimelineEntry.id.in_(wanted["entry"]), TimelineEntry.patient_id == patient_id,
-            TimelineEntry.posted_at.is_not(None))))
-    return [
-        FieldProblem("/data" + path, *(
-            NO_ATTACHMENT if kind == "attachment" else ("記録が見つかりません", "No such entry for this patient")
-        ))
-        for kind, path, ref in refs if ref not in found
-    ]
+            TimelineEntry.posted_at.is_not(None))).all()
+        entries = {entry_id: sheet_id for entry_id, sheet_id in rows}
+    expected = {path: sheet for pattern, sheet in entry_refs for path, _ in subtrees.select(data, pattern)}
+    problems = []
+    for kind, path, ref in refs:
+        if kind == "attachment" and ref not in files:
+            problems.append(FieldProblem("/data" + path, *NO_ATTACHMENT))
+        elif kind == "entry" and ref not in entries:
+            problems.append(FieldProblem("/data" + path, "記録が見つかりません", "No such entry for this patient"))
+        elif kind == "entry" and expected.get(path, entries[ref]) != entries[ref]:
+            problems.append(FieldProblem("/data" + path, "この欄で選べる種類の記録ではありません",
+                                         f"This field must refer to an entry of the {expected[path]} sheet"))
+    return problems
 
 
 def _recipient_rows(

@@ -161,6 +161,7 @@ def entry_page(entry_id: uuid.UUID, request: Request, actor: ActorDep, session: 
     return render(request, "entry.html", page_context(
         request, session, actor, entry=entry, etag=etag, versions=versions,
         rows=describe(form_nodes(sheets, entry.sheet, entry.sheet_version), entry.data),
+        withheld=[sheets.field_label(entry.sheet, entry.sheet_version, p) for p in entry.withheld],
         can_acknowledge=_can_acknowledge(actor, entry),
         can_amend=mine and entry.is_current and entry.status == "final",
         can_mark_error=mine and entry.is_current and entry.status in ("final", "draft"),
