@@ -54,6 +54,8 @@ def test_the_amendment_form_starts_with_the_files_the_entry_carries(browse, clie
     assert json.loads(files[: files.index("</script>")]) == [photo]
     page = browse(world.physician).get(f"/entries/{note['id']}").text
     assert f'<a href="/api/v1/attachments/{photo}"><img' in page[page.index('id="entry-files"'):]
+    timeline = browse(world.physician).get(f"/patients/{world.patient_id}/timeline").text
+    assert "添付1件" in _row(timeline, note["id"])
 
 
 def test_parts_outside_the_consent_are_left_out_of_the_form_and_marked_on_the_entry(
