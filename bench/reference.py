@@ -58,8 +58,8 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         with engine.connect() as conn:
             rows = conn.execute(
                 select(*COLUMNS).where(TimelineEntry.patient_id == patient_id, TimelineEntry.is_head.is_(True),
-                                       TimelineEntry.posted_at.is_not(None))
-                .order_by(TimelineEntry.posted_at.desc(), TimelineEntry.id.desc()).limit(limit)
+                                       TimelineEntry.record_posted_at.is_not(None))
+                .order_by(TimelineEntry.record_posted_at.desc(), TimelineEntry.id.desc()).limit(limit)
             ).all()
             conn.rollback()
         items = [{

@@ -206,8 +206,8 @@ def read_floor(settings: Settings, patients: list[str], seconds: float) -> Sampl
             rows = session.execute(
                 select(TimelineEntry.id, TimelineEntry.payload_ct)
                 .where(TimelineEntry.patient_id == pid, TimelineEntry.is_head.is_(True),
-                       TimelineEntry.posted_at.is_not(None))
-                .order_by(TimelineEntry.posted_at.desc(), TimelineEntry.id.desc()).limit(50)
+                       TimelineEntry.record_posted_at.is_not(None))
+                .order_by(TimelineEntry.record_posted_at.desc(), TimelineEntry.id.desc()).limit(50)
             ).all()
             data_keys: dict[str, bytes] = {}
             for entry_id, blob in rows:

@@ -10,6 +10,7 @@ from datetime import date
 from functools import lru_cache
 
 import pyotp
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from renkei.auth import passwords
@@ -17,6 +18,7 @@ from renkei.auth import service as auth_service
 from renkei.auth.service import Actor
 from renkei.config import Settings
 from renkei.consent import service as consent_service
+from renkei.consent.models import Consent, ConsentOrganisation
 from renkei.consent.schemas import ConsentCreate
 from renkei.crypto.keyring import Keyring
 from renkei.db.types import today_jst
@@ -120,6 +122,17 @@ def grant_consent(
     out = consent_service.record(db, settings=settings or _consent_settings(), keyring=keyring,
                                  actor=actor_of(recorder), patient_id=patient_id, data=data)
     return out.id
+
+
+def exclude_categories(db: Session, keyring: Keyring, patient_id: uuid.UUID, *categories: str) -> uuid.UUID:
+    """A new consent version like the current one but excluding `categories` (consents are never edited),
+    recorded by whoever recorded the current one."""
+    current = db.scalars(select(Consent).where(Consent.patient_id == patient_id,
+                                               Consent.superseded_at.is_(None))).one()
+    organisation_ids = db.scalars(select(ConsentOrganisation.organisation_id).where(
+        ConsentOrganisation.consent_id == current.id)).all()
+    return grant_consent(db, keyring, patient_id, db.get(User, current.recorded_by), scope=current.scope,
+                         organisation_ids=organisation_ids, excluded_categories=categories)
 
 
 @lru_cache(maxsize=1)

@@ -45,6 +45,7 @@ from renkei.sheets import service as sheet_service
 from renkei.sheets.registry import SheetSchemaError
 from renkei.timeline import form_pages as entry_form_pages
 from renkei.timeline import pages as timeline_pages
+from renkei.timeline import queries as timeline_queries
 from renkei.timeline import routes as timeline_routes
 from renkei.web import templating
 from renkei.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
@@ -110,6 +111,8 @@ def create_app(
     app.state.templates = templating.make_templates(settings)
     # Every signed-in page shows the break-the-glass grants its user holds (a persistent banner).
     app.state.page_context_providers = [access_grants.banner_context]
+    # The patient list shows unread counts that only the timeline can count (patients may not import it).
+    app.state.unread_counter = timeline_queries.listed_unread_counts
 
     _install_error_handlers(app)
     app.add_middleware(

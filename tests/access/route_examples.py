@@ -156,7 +156,8 @@ EXAMPLES: dict[tuple[str, str], Example] = {
         "clinical", json=lambda ctx: {"data": {"text": "変更"}}, headers=lambda ctx: {"If-Match": '"1.1"'},
         expect={"member_with_consent": _s(409)}),
     ("POST", "/api/v1/entries/{entry_id}/amend"): Example(
-        "clinical", json=lambda ctx: {"data": {"text": "訂正後の本文"}, "reason": "誤記の訂正"}),
+        "clinical", json=lambda ctx: {"data": {"text": "訂正後の本文"}, "reason": "誤記の訂正"},
+        headers=lambda ctx: {"If-Match": '"1.1"'}),
     ("POST", "/api/v1/entries/{entry_id}/entered-in-error"): Example("clinical", json=lambda ctx: {"reason": "誤入力"}),
     ("GET", "/api/v1/entries/{entry_id}/history"): Example("clinical"),
     ("POST", "/api/v1/entries/{entry_id}/read"): Example("clinical"),

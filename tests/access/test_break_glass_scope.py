@@ -11,7 +11,7 @@ import pytest
 from renkei.access.models import BreakGlassGrant
 from tests.access.support import Ctx
 from tests.factories import make_user
-from tests.timeline.support import example, posted
+from tests.timeline.support import etag_of, example, posted
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def test_a_grant_reads_the_current_emergency_sheet_and_acp_and_nothing_older(ctx
     client, pid = ctx.client, ctx.patient_id
     doctor = ctx.headers(ctx.world.physician)
     first = posted(client, doctor, pid, "emergency-info")
-    amended = client.post(f"/api/v1/entries/{first['id']}/amend", headers=doctor,
+    amended = client.post(f"/api/v1/entries/{first['id']}/amend", headers={**doctor, "If-Match": etag_of(first)},
                           json={"data": example("emergency-info"), "reason": "服薬の変更"})
     assert amended.status_code == 201, amended.text
     current = amended.json()

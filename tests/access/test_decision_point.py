@@ -39,8 +39,10 @@ def _registry() -> SheetRegistry:
     return SheetRegistry.load(Settings().schemas_dir)
 
 
-def test_consent_categories_are_exactly_the_sheet_categories():
-    assert {sheet.category for sheet in _registry().all()} == CATEGORIES
+def test_consent_categories_are_exactly_the_sheet_categories_and_those_of_their_parts():
+    registry = _registry()
+    parts = {part.category for sheet in registry.all() for part in registry.subtrees(sheet.id, sheet.version)}
+    assert {sheet.category for sheet in registry.all()} | parts == CATEGORIES
 
 
 def test_write_clinical_follows_the_profession_by_sheet_matrix(db, keyring, world):

@@ -33,7 +33,7 @@ def test_a_professional_registers_a_patient_fixes_a_refused_field_and_edits_the_
 
     # The server's refusal is shown next to the field, and what was typed is still there.
     error = page.locator("#pf-birth_date-err")
-    expect(error).to_have_text("生年月日が未来の日付になっています")
+    expect(error).to_have_text("生年月日に未来の日付は入力できません")
     expect(page.get_by_label("生年月日")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("氏名（カナ）")).to_have_value("モリタ ハナ")  # kept, as the katakana it is stored as
     check_page(page, "patient-register-errors")

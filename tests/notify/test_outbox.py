@@ -65,7 +65,8 @@ def test_drafts_are_private_until_posted_then_each_change_is_one_event_in_order(
     posted = ctx.client.put(f"/api/v1/entries/{draft['id']}", headers={**nurse, "If-Match": etag},
                             json={"data": {"text": "確定"}, "status": "final"})
     assert posted.status_code == 200, posted.text
-    amended = ctx.client.post(f"/api/v1/entries/{draft['id']}/amend", headers=nurse,
+    amended = ctx.client.post(f"/api/v1/entries/{draft['id']}/amend",
+                              headers={**nurse, "If-Match": posted.headers["etag"]},
                               json={"data": {"text": "訂正"}, "reason": "誤記"}).json()
     ctx.client.post(f"/api/v1/entries/{amended['id']}/entered-in-error", headers=nurse,
                     json={"reason": "誤入力"})

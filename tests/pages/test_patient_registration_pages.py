@@ -86,7 +86,7 @@ def test_problems_are_shown_next_to_their_fields_and_what_was_typed_is_kept(brow
         assert f'id="pf-{field}-err"' in r.text, field
         assert f'aria-describedby="pf-{field}-err' in r.text, field
     assert 'id="pf-name_kana-err"' not in r.text
-    assert re.search(r'id="pf-birth_date-err">生年月日が未来の日付になっています', r.text)
+    assert re.search(r'id="pf-birth_date-err">生年月日に未来の日付は入力できません', r.text)
     assert re.search(r'id="pf-care_level_valid_until-err">有効期間の終わりが始まりより前になっています', r.text)
     assert 'value="アライ ハルコ"' in r.text and 'value="みどり市東町3-4-5"' in r.text
     assert '<option value="care_3" selected>' in r.text and 'value="female" checked' in r.text

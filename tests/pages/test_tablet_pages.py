@@ -10,7 +10,7 @@ from datetime import timedelta
 from renkei.db.types import utcnow
 from renkei.timeline.models import TimelineEntry
 from tests.factories import PASSWORD, make_org, make_patient, make_user
-from tests.timeline.support import example, join_team, posted
+from tests.timeline.support import amend, example, join_team, posted
 
 SCRIPT_TAG = re.compile(r"<script[^>]*>", re.I)
 
@@ -107,8 +107,7 @@ def test_entry_page_labels_enum_codes_and_lists_versions_after_an_amendment(brow
     nurse_api = as_user(world.nurse)
     note = posted(browse(world.nurse), nurse_api, world.patient_id, "care-note", example("care-note"))
     client = browse(world.nurse)
-    amended = client.post(f"/api/v1/entries/{note['id']}/amend", headers=nurse_api,
-                          json={"data": example("care-note"), "reason": "部位の記載を訂正"})
+    amended = amend(client, nurse_api, note, example("care-note"), "部位の記載を訂正")
     assert amended.status_code == 201, amended.text
     page = browse(world.physician).get(f"/entries/{amended.json()['id']}").text
     assert "褥瘡の有無" in page and "present" not in page.split("記録の内容")[1].split("</table>")[0]

@@ -84,6 +84,8 @@ def test_admission_info_back_page_covers_adl_meals_oral_toileting_and_communicat
     assert {"oral", "toileting", "sleep", "communication", "behaviour", "disease_history",
             "recent_admissions", "procedures", "smoking", "alcohol"} <= set(function)
     assert "day_night_reversal" in function["behaviour"]["items"]["enum"]
+    swallowing = function["oral"]["properties"]["swallowing"]
+    assert codes(registry, swallowing) == ["no_choking", "sometimes", "always"]
 
 
 def test_admission_info_basic_information_uses_the_shared_ranks(registry):
@@ -118,6 +120,14 @@ def test_discharge_info_lists_nursing_and_rehabilitation_points(registry):
     assert needs["procedures"]["$ref"] == COMMON + "procedures"
     diseases = node(registry, "discharge-info", "condition", "diseases")
     assert diseases["items"]["properties"]["status"]["enum"] == ["stable", "unstable"]
+
+
+def test_discharge_info_records_choking_and_three_levels_of_oral_care(registry):
+    condition = node(registry, "discharge-info", "condition")["properties"]
+    assert codes(registry, condition["choking"]) == ["none", "sometimes", "always"]
+    oral_care = condition["oral_care"]
+    assert oral_care["enum"] == ["independent", "partial", "full"]
+    assert oral_care["x-enum-labels"] == {"independent": "自立", "partial": "一部介助", "full": "全介助"}
 
 
 def test_emergency_info_exposes_the_fields_the_patient_summary_reads(registry):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
+from renkei.consent.models import CATEGORIES
 from tests.sheets.support import SCHEMA_FILES, SCHEMAS_DIR
 
 SHEET_CATEGORIES = {
@@ -212,3 +213,34 @@ def test_free_text_lengths_follow_the_sheet_legend():
         if "maxLength" in schema and schema["maxLength"] not in allowed
     ]
     assert odd == []
+
+
+def test_every_x_category_is_a_consent_category():
+    tagged = [(where, schema["x-category"]) for where, schema in all_subschemas() if "x-category" in schema]
+    assert len(tagged) >= 13, "every sheet and the parts with their own category"
+    assert [(where, value) for where, value in tagged if value not in CATEGORIES] == []
+
+
+def test_parts_with_their_own_category_are_found_per_sheet_version(registry):
+    def tagged(sheet_id):
+        return [(s.pattern, s.category) for s in registry.subtrees(sheet_id, 1)]
+
+    assert tagged("emergency-info") == [("/resuscitation", "acp")]
+    assert tagged("physician-visit") == [("/end_of_life", "acp")]
+    assert {s.pattern for s in registry.subtrees("admission-info", 1)} == {
+        "/function/behaviour", "/function/behaviour_other_text"}
+    assert {s.pattern for s in registry.subtrees("discharge-info", 1)} == {
+        "/condition/cognition", "/condition/cognition_other_text"}
+    assert {s.category for sheet in registry.all() for s in registry.subtrees(sheet.id, sheet.version)} == {
+        "acp", "psychiatric"}
+    assert registry.subtrees("message", 1) == ()
+
+
+def test_every_hint_has_an_english_version_and_entry_references_name_a_sheet():
+    hints = [(where, schema) for where, schema in all_subschemas() if "description" in schema]
+    assert hints, "expected field hints"
+    assert [where for where, schema in hints if not schema.get("x-description-en")] == []
+    references = [(where, schema["x-entry-sheet"]) for where, schema in all_subschemas()
+                  if "x-entry-sheet" in schema]
+    assert [where for where, sheet in references if sheet not in SHEET_CATEGORIES] == []
+    assert len(references) == 2

@@ -264,3 +264,18 @@ def test_field_label_names_a_field_in_japanese_and_english(registry, sheet_id, p
 def test_field_label_of_an_unknown_field_raises_key_error(registry, pointer):
     with pytest.raises(KeyError):
         registry.field_label("discharge-info", 1, pointer)
+
+
+@pytest.mark.parametrize(("sheet_id", "pointer", "value"), [
+    ("admission-info", "/function/oral/swallowing", "none"),
+    ("discharge-info", "/condition/oral_care", "supervision"),
+])
+def test_codes_of_another_scale_are_refused(registry, sheet_id, pointer, value):
+    data = copy.deepcopy(EXAMPLES[sheet_id])
+    *parents, last = pointer.strip("/").split("/")
+    node = data
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    assert [(e.path, e.message_en) for e in registry.validate(sheet_id, 1, data)] == [
+        (pointer, "Not one of the allowed values")]

@@ -51,6 +51,19 @@ def posted(client: TestClient, headers: dict[str, str], patient_id: uuid.UUID, s
     return r.json()
 
 
+def etag_of(entry: dict[str, Any]) -> str:
+    """The ETag of an entry's JSON, for If-Match."""
+    return f'"{entry["version"]}.{entry["revision"]}"'
+
+
+def amend(client: TestClient, headers: dict[str, str], entry: dict[str, Any], data: dict[str, Any],
+          reason: str = "訂正", **body: Any):
+    """POST an amendment of `entry` with its ETag in If-Match; returns the response."""
+    return client.post(f"/api/v1/entries/{entry['id']}/amend",
+                       headers={**headers, "If-Match": etag_of(entry)},
+                       json={"data": data, "reason": reason, **body})
+
+
 def join_team(db: Session, patient_id: uuid.UUID, by: User, org: Organisation, *, profession: str,
               team_role: str, name: str = "試験 職員") -> User:
     """A new professional of `org` added to the patient's care team today."""

@@ -11,15 +11,17 @@ from fastapi.testclient import TestClient
 from PIL import ExifTags, Image, PngImagePlugin
 
 from renkei.app import create_app
+from renkei.timeline import attachments
 from renkei.timeline.models import Attachment
 from tests.timeline.support import example, png_bytes, post, posted, upload
 
 PDF = b"%PDF-1.7\n1 0 obj << /Title (" + "診療情報提供書".encode() + b") >>\nendobj\n%%EOF\n"
-HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
+# Only the ftyp box of a HEIC file: its brands are right, there is no image in it.
+HEIC_HEADER_ONLY = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
 
 
-def photo_with_location() -> bytes:
-    """A tablet photo: EXIF with GPS position, camera make and orientation 6 (rotated)."""
+def location_exif() -> Image.Exif:
+    """What a tablet camera writes: GPS position, camera make and orientation 6 (rotated)."""
     exif = Image.Exif()
     exif[ExifTags.Base.Orientation] = 6
     exif[ExifTags.Base.Make] = "TabletCam"
@@ -27,9 +29,26 @@ def photo_with_location() -> bytes:
         ExifTags.GPS.GPSLatitudeRef: "N", ExifTags.GPS.GPSLatitude: (35.0, 41.0, 22.5),
         ExifTags.GPS.GPSLongitudeRef: "E", ExifTags.GPS.GPSLongitude: (139.0, 41.0, 30.0),
     }
+    return exif
+
+
+def photo_with_location() -> bytes:
     out = io.BytesIO()
-    Image.new("RGB", (40, 20), (180, 40, 40)).save(out, "JPEG", exif=exif.tobytes())
+    Image.new("RGB", (40, 20), (180, 40, 40)).save(out, "JPEG", exif=location_exif().tobytes())
     return out.getvalue()
+
+
+def heic_with_location() -> bytes:
+    """An iPhone-style HEIC (HEVC) photo, landscape pixels shown rotated, with the EXIF above."""
+    image = Image.new("RGB", (64, 32), (180, 40, 40))
+    image.paste((40, 40, 180), (32, 0, 64, 32))
+    out = io.BytesIO()
+    image.save(out, "HEIF", exif=location_exif().tobytes(), quality=90)
+    heic = out.getvalue()
+    assert heic[4:12] == b"ftypheic"
+    shown = Image.open(io.BytesIO(heic))
+    assert shown.getexif().get_ifd(ExifTags.IFD.GPSInfo), "the test photo must carry a location"
+    return heic
 
 
 def download(client, headers, attachment_id):
@@ -61,14 +80,46 @@ def test_png_text_chunks_are_stripped(client, world, as_user):
     assert content.startswith(b"\x89PNG") and "撮影場所".encode() not in content and b"tEXt" not in content
 
 
-def test_pdf_and_heic_are_accepted_by_their_magic_bytes_and_stored_as_they_are(client, world, as_user):
+def test_pdf_is_accepted_by_its_magic_bytes_and_stored_as_it_is(client, world, as_user):
     nurse = as_user(world.nurse)
     pdf = upload(client, nurse, world.patient_id, "care-note", PDF, "scan.bin").json()
-    heic = upload(client, nurse, world.patient_id, "care-note", HEIC, "IMG_0002.HEIC").json()
-    assert (pdf["content_type"], heic["content_type"]) == ("application/pdf", "image/heic")
-    assert heic["metadata_stripped"] is False
+    assert pdf["content_type"] == "application/pdf" and pdf["metadata_stripped"] is False
     assert download(client, nurse, pdf["id"]).content == PDF
-    assert download(client, nurse, heic["id"]).content == HEIC
+
+
+def test_heic_photo_is_stored_as_an_upright_jpeg_without_its_location(client, world, as_user):
+    nurse = as_user(world.nurse)
+    r = upload(client, nurse, world.patient_id, "care-note", heic_with_location(), "IMG_0002.HEIC")
+    assert r.status_code == 201, r.text
+    meta = r.json()
+    assert meta["content_type"] == "image/jpeg" and meta["metadata_stripped"] is True
+    got = download(client, nurse, meta["id"])
+    assert got.headers["content-type"] == "image/jpeg"
+    assert got.headers["content-disposition"] == f'attachment; filename="{meta["id"]}.jpg"'
+    image = Image.open(io.BytesIO(got.content))
+    assert image.format == "JPEG" and image.size == (32, 64)
+    assert dict(image.getexif()) == {} and image.getexif().get_ifd(ExifTags.IFD.GPSInfo) == {}
+    assert b"Exif" not in got.content and b"TabletCam" not in got.content
+
+
+@pytest.mark.parametrize("head", [
+    b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf",  # AVIF still image
+    b"\x00\x00\x00\x1cftypmif1\x00\x00\x00\x00mif1avifmiaf",  # generic HEIF holding AV1
+    b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1miaf",      # generic HEIF, no codec named
+], ids=["avif", "mif1-avif", "mif1-only"])
+def test_heif_files_that_are_not_heic_are_not_labelled_as_heic(client, db, world, as_user, head):
+    assert attachments.sniff(head) is None
+    r = upload(client, as_user(world.nurse), world.patient_id, "care-note", head + b"\x00" * 64, "IMG.HEIC")
+    assert r.status_code == 415 and db.query(Attachment).count() == 0
+
+
+def test_heic_header_without_a_readable_image_is_415(client, db, world, as_user):
+    assert attachments.sniff(HEIC_HEADER_ONLY[:64]) == "image/heic"
+    r = upload(client, as_user(world.nurse), world.patient_id, "care-note", HEIC_HEADER_ONLY, "IMG.HEIC")
+    assert r.status_code == 415
+    assert [(f["path"], f["message_en"]) for f in r.json()["fields"]] == [
+        ("/file", "The file is not a readable HEIC image")]
+    assert db.query(Attachment).count() == 0
 
 
 def test_disguised_executable_is_refused_with_415(client, db, world, as_user):

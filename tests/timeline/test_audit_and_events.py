@@ -8,7 +8,7 @@ import logging
 from sqlalchemy import select
 
 from renkei.audit.models import AuditEvent
-from tests.timeline.support import posted
+from tests.timeline.support import amend, posted
 
 
 def audit_rows(db, patient_id, action):
@@ -41,8 +41,7 @@ def test_timeline_changes_pass_one_event_point_with_ids_only(client, world, as_u
         sent = posted(client, msw, world.patient_id, "discharge-info",
                       recipients=[{"user_id": str(team.care_manager.id)}])
         client.post(f"/api/v1/entries/{sent['id']}/acknowledge", headers=as_user(team.care_manager))
-        amended = client.post(f"/api/v1/entries/{sent['id']}/amend", headers=msw,
-                              json={"data": sent["data"], "reason": "再送"}).json()
+        amended = amend(client, msw, sent, sent["data"], "再送").json()
         client.post(f"/api/v1/entries/{amended['id']}/entered-in-error", headers=msw, json={"reason": "誤送信"})
         posted(client, msw, world.patient_id, "message", {"text": "下書き"}, status="draft")
     events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "renkei.timeline"]

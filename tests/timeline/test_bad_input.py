@@ -129,3 +129,19 @@ def test_references_to_unknown_or_other_patients_attachments_and_entries_are_ref
     assert r.status_code == 422
     assert set(fields(r)) == {"/data/skin/photo_attachment_ids/0", "/data/skin/photo_attachment_ids/1"}
     assert stored(db) == before
+
+
+def test_a_field_for_the_current_acp_refuses_an_entry_of_another_sheet(client, db, world, as_user):
+    doctor = as_user(world.physician)
+    message = posted(client, doctor, world.patient_id, "message", {"text": "連絡"})["id"]
+    acp = posted(client, doctor, world.patient_id, "acp")["id"]
+    data = example("physician-visit")
+    data["end_of_life"]["acp_entry_id"] = message
+    before = stored(db)
+    r = post(client, doctor, world.patient_id, "physician-visit", data)
+    assert r.status_code == 422
+    assert fields(r) == {"/data/end_of_life/acp_entry_id": (
+        "この欄で選べる種類の記録ではありません", "This field must refer to an entry of the acp sheet")}
+    assert stored(db) == before
+    data["end_of_life"]["acp_entry_id"] = acp
+    assert post(client, doctor, world.patient_id, "physician-visit", data).status_code == 201

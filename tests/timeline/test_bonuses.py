@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from renkei.timeline import bonuses
-from tests.timeline.support import example, post, posted
+from renkei.timeline.models import TimelineEntry
+from tests.timeline.support import amend, example, post, posted
 
 JST = ZoneInfo("Asia/Tokyo")
 
@@ -94,3 +96,32 @@ def test_discharge_sheet_shows_its_bonus_category(client, world, as_user, team):
 def test_only_a_care_manager_writes_the_admission_sheet(client, world, as_user):
     r = post(client, as_user(world.nurse), world.patient_id, "admission-info")
     assert r.status_code in (403, 404)
+
+
+def test_amending_an_admission_sheet_after_its_deadline_keeps_the_bonus_and_when_it_was_provided(
+    client, db, world, as_user, team
+):
+    manager = as_user(team.care_manager)
+    five_days_ago = datetime.now(JST) - timedelta(days=5)
+    data = example("admission-info")
+    data["header"]["admission_date"] = five_days_ago.date().isoformat()
+    sent = posted(client, manager, world.patient_id, "admission-info", data)
+    # The sheet went to the hospital on the day of admission; the record is corrected five days later.
+    row = db.get(TimelineEntry, uuid.UUID(sent["id"]))
+    row.posted_at = row.record_posted_at = five_days_ago
+    db.flush()
+    original = client.get(f"/api/v1/entries/{sent['id']}", headers=manager).json()
+    bonus = original["admission_bonus"]
+    assert (bonus["state"], bonus["category"]) == ("achieved", "I")
+
+    data["wishes"]["interests"] = "庭の花の手入れ（訂正）"
+    r = amend(client, manager, original, data, "趣味の記載を訂正")
+    assert r.status_code == 201, r.text
+    amended = r.json()
+    assert (amended["admission_bonus"]["state"], amended["admission_bonus"]["category"]) == ("achieved", "I")
+    provided = datetime.fromisoformat(amended["data"]["header"]["provided_at"])
+    assert abs(provided - five_days_ago) < timedelta(seconds=1)
+    bonus_provided = datetime.fromisoformat(amended["admission_bonus"]["provided_at"].replace("Z", "+00:00"))
+    assert abs(bonus_provided - five_days_ago) < timedelta(seconds=1)
+    feed = client.get(f"/api/v1/patients/{world.patient_id}/timeline", headers=manager).json()["items"]
+    assert [(e["id"], e["admission_bonus"]["state"]) for e in feed] == [(amended["id"], "achieved")]

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from renkei.patients import keys
 from renkei.timeline.models import EntryRead, TimelineEntry
-from tests.timeline.support import example, post, posted
+from tests.timeline.support import amend, etag_of, example, post, posted
 
 
 def count_entries(db) -> int:
@@ -75,6 +75,43 @@ def test_editing_a_draft_needs_the_current_etag_in_if_match(client, world, as_us
     assert [e["data"] for e in feed["items"]] == [{"text": "確定"}]
 
 
+def test_a_weak_etag_never_satisfies_if_match(client, world, as_user):
+    nurse = as_user(world.nurse)
+    created = post(client, nurse, world.patient_id, "message", {"text": "下書き"}, status="draft")
+    url = f"/api/v1/entries/{created.json()['id']}"
+    weak = client.put(url, json={"data": {"text": "弱い比較"}},
+                      headers={**nurse, "If-Match": "W/" + created.headers["etag"]})
+    assert weak.status_code == 412 and weak.json()["error"] == "stale_version"
+    assert client.get(url, headers=nurse).json()["data"] == {"text": "下書き"}
+    listed = client.put(url, json={"data": {"text": "強い比較"}},
+                        headers={**nurse, "If-Match": f'W/"9.9", {created.headers["etag"]}'})
+    assert listed.status_code == 200, listed.text
+
+
+def test_amending_needs_the_current_etag_in_if_match(client, db, world, as_user):
+    nurse = as_user(world.nurse)
+    original = posted(client, nurse, world.patient_id, "message", {"text": "訪問は14時です"})
+    url = f"/api/v1/entries/{original['id']}/amend"
+    body = {"data": {"text": "訪問は15時です"}, "reason": "時刻の誤記"}
+    before = count_entries(db)
+    missing = client.post(url, headers=nurse, json=body)
+    assert missing.status_code == 428 and missing.json()["error"] == "if_match_required"
+    assert missing.headers["etag"] == etag_of(original)
+    weak = client.post(url, headers={**nurse, "If-Match": "W/" + etag_of(original)}, json=body)
+    assert weak.status_code == 412 and weak.json()["error"] == "stale_version"
+    assert count_entries(db) == before
+
+    second = amend(client, nurse, original, {"text": "訪問は15時です"}, "時刻の誤記").json()
+    # A tablet still holding the first version's tag cannot amend the second version with it.
+    stale = client.post(f"/api/v1/entries/{second['id']}/amend",
+                        headers={**nurse, "If-Match": etag_of(original)},
+                        json={"data": {"text": "訪問は16時です"}, "reason": "再訂正"})
+    assert stale.status_code == 412 and stale.json()["error"] == "stale_version"
+    assert stale.headers["etag"] == etag_of(second) == '"2.1"'
+    history = client.get(url.removesuffix("/amend") + "/history", headers=nurse).json()
+    assert [h["data"]["text"] for h in history] == ["訪問は15時です", "訪問は14時です"]
+
+
 def test_another_member_cannot_edit_my_draft(client, world, as_user):
     draft = post(client, as_user(world.nurse), world.patient_id, "message", {"text": "下書き"}, status="draft")
     r = client.put(f"/api/v1/entries/{draft.json()['id']}", json={"data": {"text": "上書き"}},
@@ -94,8 +131,7 @@ def test_editing_a_posted_entry_is_refused_with_409(client, world, as_user):
 def test_amending_adds_a_version_with_its_reason_and_keeps_the_history(client, db, world, as_user):
     nurse, doctor = as_user(world.nurse), as_user(world.physician)
     original = posted(client, nurse, world.patient_id, "message", {"text": "訪問は14時です"})
-    r = client.post(f"/api/v1/entries/{original['id']}/amend", headers=nurse,
-                    json={"data": {"text": "訪問は15時です"}, "reason": "時刻の誤記"})
+    r = amend(client, nurse, original, {"text": "訪問は15時です"}, "時刻の誤記")
     assert r.status_code == 201, r.text
     amended = r.json()
     assert amended["version"] == 2 and amended["record_id"] == original["id"]
@@ -116,19 +152,16 @@ def test_amending_adds_a_version_with_its_reason_and_keeps_the_history(client, d
 def test_amending_a_superseded_version_is_a_conflict(client, world, as_user):
     nurse = as_user(world.nurse)
     original = posted(client, nurse, world.patient_id, "message", {"text": "一"})
-    body = {"data": {"text": "二"}, "reason": "訂正"}
-    assert client.post(f"/api/v1/entries/{original['id']}/amend", headers=nurse, json=body).status_code == 201
-    again = client.post(f"/api/v1/entries/{original['id']}/amend", headers=nurse, json=body)
+    assert amend(client, nurse, original, {"text": "二"}).status_code == 201
+    again = amend(client, nurse, original, {"text": "二"})
     assert again.status_code == 409 and again.json()["error"] == "entry_not_current"
 
 
 def test_amending_someone_elses_entry_is_forbidden_and_outsiders_get_404(client, world, as_user):
     entry = posted(client, as_user(world.nurse), world.patient_id, "message", {"text": "看護師の連絡"})
-    body = {"data": {"text": "医師が書き換え"}, "reason": "訂正"}
-    url = f"/api/v1/entries/{entry['id']}/amend"
-    by_colleague = client.post(url, headers=as_user(world.physician), json=body)
+    by_colleague = amend(client, as_user(world.physician), entry, {"text": "医師が書き換え"})
     assert by_colleague.status_code == 403 and by_colleague.json()["error"] == "not_author"
-    by_outsider = client.post(url, headers=as_user(world.outsider), json=body)
+    by_outsider = amend(client, as_user(world.outsider), entry, {"text": "医師が書き換え"})
     assert by_outsider.status_code == 404 and "看護師の連絡" not in by_outsider.text
     history = client.get(f"/api/v1/entries/{entry['id']}/history", headers=as_user(world.nurse)).json()
     assert len(history) == 1
@@ -138,8 +171,7 @@ def test_amendment_is_validated_like_a_new_entry(client, db, world, as_user):
     nurse = as_user(world.nurse)
     entry = posted(client, nurse, world.patient_id, "message", {"text": "元"})
     before = count_entries(db)
-    r = client.post(f"/api/v1/entries/{entry['id']}/amend", headers=nurse,
-                    json={"data": {"text": ""}, "reason": "訂正"})
+    r = amend(client, nurse, entry, {"text": ""})
     assert r.status_code == 422 and [f["path"] for f in r.json()["fields"]] == ["/data/text"]
     assert count_entries(db) == before
     assert client.get(f"/api/v1/entries/{entry['id']}", headers=nurse).json()["is_current"] is True
@@ -159,9 +191,8 @@ def test_entered_in_error_keeps_the_entry_visible_with_the_reason(client, db, wo
     again = client.post(f"/api/v1/entries/{entry['id']}/entered-in-error", headers=nurse,
                         json={"reason": "再"})
     assert again.status_code == 409
-    amend = client.post(f"/api/v1/entries/{entry['id']}/amend", headers=nurse,
-                        json={"data": example("care-note"), "reason": "戻す"})
-    assert amend.status_code == 409
+    r = amend(client, nurse, r.json(), example("care-note"), "戻す")
+    assert r.status_code == 409
 
 
 def test_only_the_author_may_mark_an_entry_entered_in_error(client, world, as_user):

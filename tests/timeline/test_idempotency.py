@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from renkei.idempotency.models import IdempotencyKey
 from renkei.timeline.models import Attachment, TimelineEntry
-from tests.timeline.support import png_bytes, post, posted, upload
+from tests.timeline.support import etag_of, png_bytes, post, posted, upload
 
 
 def entries(db) -> int:
@@ -85,7 +85,7 @@ def test_amend_and_upload_are_retry_safe_too(client, db, world, as_user):
     nurse = as_user(world.nurse)
     entry = posted(client, nurse, world.patient_id, "message", {"text": "元"})
     body = {"data": {"text": "訂正後"}, "reason": "誤記"}
-    keyed = {**nurse, "Idempotency-Key": "amend-0001"}
+    keyed = {**nurse, "Idempotency-Key": "amend-0001", "If-Match": etag_of(entry)}
     first = client.post(f"/api/v1/entries/{entry['id']}/amend", headers=keyed, json=body)
     retry = client.post(f"/api/v1/entries/{entry['id']}/amend", headers=keyed, json=body)
     assert first.status_code == retry.status_code == 201 and retry.json()["id"] == first.json()["id"]

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from renkei.timeline.models import TimelineEntry
 from tests.factories import grant_consent, make_patient
-from tests.timeline.support import example, posted
+from tests.timeline.support import amend, example, posted
 
 
 def test_discharge_sheet_sent_to_an_office_shows_who_has_and_has_not_acknowledged(client, world, as_user,
@@ -69,8 +69,7 @@ def test_amendment_is_sent_again_to_the_same_addressees(client, world, as_user, 
     sent = posted(client, msw, world.patient_id, "discharge-info",
                   recipients=[{"user_id": str(team.care_manager.id)}])
     client.post(f"/api/v1/entries/{sent['id']}/acknowledge", headers=as_user(team.care_manager))
-    r = client.post(f"/api/v1/entries/{sent['id']}/amend", headers=msw,
-                    json={"data": example("discharge-info"), "reason": "退院予定日の変更"})
+    r = amend(client, msw, sent, example("discharge-info"), "退院予定日の変更")
     amended = r.json()
     assert [(x["user_name"], x["acknowledged_at"]) for x in amended["recipients"]] == [("高橋 健一", None)]
     assert amended["awaiting_acknowledgement"] is True

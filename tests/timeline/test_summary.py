@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.timeline.support import example, posted
+from tests.timeline.support import amend, example, posted
 
 
 def summary(client, headers, patient_id):
@@ -55,8 +55,7 @@ def test_exactly_one_acp_is_current_through_amendments_and_errors(client, world,
     doctor = as_user(world.physician)
     first = posted(client, doctor, world.patient_id, "acp", acp(cpr="want"))
     second = posted(client, doctor, world.patient_id, "acp", acp(cpr="refuse"))
-    amended = client.post(f"/api/v1/entries/{first['id']}/amend", headers=doctor,
-                          json={"data": acp(cpr="conditional"), "reason": "記載漏れ"}).json()
+    amended = amend(client, doctor, first, acp(cpr="conditional"), "記載漏れ").json()
     card = summary(client, doctor, world.patient_id)
     assert card["acp"]["entry_id"] == second["id"], "amending an older ACP must not make it current"
     assert amended["acp_current"] is False
@@ -99,3 +98,16 @@ def test_latest_emergency_information_wins(client, world, as_user):
     card = summary(client, doctor, world.patient_id)
     assert card["emergency"]["entry_id"] == latest["id"]
     assert [a["substance"] for a in card["allergies"]] == ["ヨード造影剤"]
+
+
+def test_superseded_acps_are_counted_once_each_without_amendments_or_entries_in_error(client, world, as_user):
+    doctor = as_user(world.physician)
+    first = posted(client, doctor, world.patient_id, "acp", acp(cpr="want"))
+    amend(client, doctor, first, acp(cpr="conditional"), "条件の追記")
+    current = posted(client, doctor, world.patient_id, "acp", acp(cpr="refuse"))
+    amended = amend(client, doctor, current, acp(cpr="refuse", ventilation="want"), "記載の訂正").json()
+    wrong = posted(client, doctor, world.patient_id, "acp", acp(cpr="want"))
+    client.post(f"/api/v1/entries/{wrong['id']}/entered-in-error", headers=doctor, json={"reason": "別人の記録"})
+    card = summary(client, doctor, world.patient_id)
+    assert card["acp"]["entry_id"] == amended["id"]
+    assert card["acp"]["superseded_versions"] == 1

@@ -7,7 +7,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from renkei.timeline.models import TimelineEntry
-from tests.timeline.support import posted
+from tests.timeline.support import amend, posted
 
 JST = ZoneInfo("Asia/Tokyo")
 
@@ -21,9 +21,10 @@ def feed(client, headers, patient_id, **params):
 def test_cursor_pages_walk_every_entry_once_newest_first(client, db, world, as_user):
     nurse, doctor = as_user(world.nurse), as_user(world.physician)
     ids = [posted(client, nurse, world.patient_id, "message", {"text": f"連絡{i}"})["id"] for i in range(7)]
-    same_moment = db.get(TimelineEntry, uuid.UUID(ids[3])).posted_at
-    for entry_id in ids[2:5]:  # ties on posted_at must still page deterministically (by id)
-        db.get(TimelineEntry, uuid.UUID(entry_id)).posted_at = same_moment
+    same_moment = db.get(TimelineEntry, uuid.UUID(ids[3])).record_posted_at
+    for entry_id in ids[2:5]:  # ties on the posting time must still page deterministically (by id)
+        row = db.get(TimelineEntry, uuid.UUID(entry_id))
+        row.posted_at = row.record_posted_at = same_moment
     db.flush()
     seen, cursor, pages = [], None, 0
     while True:
@@ -34,7 +35,7 @@ def test_cursor_pages_walk_every_entry_once_newest_first(client, db, world, as_u
         if cursor is None:
             break
     assert pages == 3 and sorted(seen) == sorted(ids) and len(seen) == len(set(seen))
-    stamps = [(db.get(TimelineEntry, uuid.UUID(i)).posted_at, i) for i in seen]
+    stamps = [(db.get(TimelineEntry, uuid.UUID(i)).record_posted_at, i) for i in seen]
     assert stamps == sorted(stamps, key=lambda s: (s[0], s[1]), reverse=True)
 
 
@@ -55,8 +56,10 @@ def test_date_range_is_inclusive_in_japan_time(client, db, world, as_user):
     nurse = as_user(world.nurse)
     early = posted(client, nurse, world.patient_id, "message", {"text": "6月1日 08:30"})
     late = posted(client, nurse, world.patient_id, "message", {"text": "6月2日 23:50"})
-    db.get(TimelineEntry, uuid.UUID(early["id"])).posted_at = datetime(2025, 6, 1, 8, 30, tzinfo=JST)
-    db.get(TimelineEntry, uuid.UUID(late["id"])).posted_at = datetime(2025, 6, 2, 23, 50, tzinfo=JST)
+    for entry, moment in ((early, datetime(2025, 6, 1, 8, 30, tzinfo=JST)),
+                          (late, datetime(2025, 6, 2, 23, 50, tzinfo=JST))):
+        row = db.get(TimelineEntry, uuid.UUID(entry["id"]))
+        row.posted_at = row.record_posted_at = moment
     db.flush()
     doctor = as_user(world.physician)
 
@@ -87,3 +90,42 @@ def test_a_page_lists_at_most_the_limit_and_defaults_to_fifty(client, db, world,
     page = feed(client, as_user(world.physician), world.patient_id, limit=2)
     assert len(page["items"]) == 2 and page["next_cursor"]
     assert feed(client, as_user(world.physician), world.patient_id)["next_cursor"] is None
+
+
+def test_unknown_filter_values_are_422_naming_the_parameter(client, world, as_user):
+    doctor = as_user(world.physician)
+    url = f"/api/v1/patients/{world.patient_id}/timeline"
+    for params, path in (({"kind": ["care-note", "care-notes"]}, "/query/kind/1"),
+                         ({"profession": "doctor"}, "/query/profession/0")):
+        r = client.get(url, headers=doctor, params=params)
+        assert r.status_code == 422, params
+        assert [f["path"] for f in r.json()["fields"]] == [path]
+
+
+def test_a_date_range_that_ends_before_it_starts_is_422_naming_until(client, world, as_user):
+    r = client.get(f"/api/v1/patients/{world.patient_id}/timeline", headers=as_user(world.physician),
+                   params={"since": "2025-06-02", "until": "2025-06-01"})
+    assert r.status_code == 422
+    [problem] = r.json()["fields"]
+    assert problem["path"] == "/query/until"
+    assert problem["message_ja"] == "終了日が開始日より前になっています"
+    assert "until must not be before since" in problem["message_en"]
+
+
+def test_an_amended_record_keeps_its_place_and_its_day_on_the_timeline(client, db, world, as_user):
+    nurse, doctor = as_user(world.nurse), as_user(world.physician)
+    older = posted(client, nurse, world.patient_id, "message", {"text": "6月1日の連絡"})
+    row = db.get(TimelineEntry, uuid.UUID(older["id"]))
+    row.posted_at = row.record_posted_at = datetime(2025, 6, 1, 9, 0, tzinfo=JST)
+    db.flush()
+    newer = posted(client, nurse, world.patient_id, "message", {"text": "今日の連絡"})
+    corrected = amend(client, nurse, older, {"text": "6月1日の連絡（訂正）"}, "誤字").json()
+
+    items = feed(client, doctor, world.patient_id)["items"]
+    assert [(e["id"], e["version"]) for e in items] == [(newer["id"], 1), (corrected["id"], 2)]
+    assert items[1]["record_posted_at"].startswith("2025-06-01T00:00:00")
+    assert items[1]["posted_at"] > items[0]["posted_at"]
+    on_the_day = feed(client, doctor, world.patient_id, since="2025-06-01", until="2025-06-01")["items"]
+    assert [e["data"]["text"] for e in on_the_day] == ["6月1日の連絡（訂正）"]
+    today = datetime.now(JST).date().isoformat()
+    assert [e["id"] for e in feed(client, doctor, world.patient_id, since=today)["items"]] == [newer["id"]]

@@ -13,7 +13,8 @@ from renkei.db.base import created_at_field, id_field, utc_column
 
 
 class Category(StrEnum):
-    """Data categories a consent can exclude: the `x-category` of every standard sheet."""
+    """Data categories a consent can exclude: the `x-category` of every standard sheet, and of the parts of
+    sheets that carry their own (ACP wishes on other sheets, psychiatric and behavioural notes)."""
 
     admission = "admission"
     discharge = "discharge"
@@ -22,9 +23,12 @@ class Category(StrEnum):
     visit = "visit"
     care = "care"
     message = "message"
+    psychiatric = "psychiatric"
 
 
 CATEGORIES: frozenset[str] = frozenset(c.value for c in Category)
+# Categories only parts of sheets carry, never a whole sheet: excluding every other category shares nothing.
+PART_ONLY_CATEGORIES: frozenset[str] = frozenset({Category.psychiatric.value})
 
 
 class GivenBy(StrEnum):

@@ -19,6 +19,7 @@ from renkei.auth.service import Actor
 from renkei.config import Settings
 from renkei.consent.models import (
     CATEGORIES,
+    PART_ONLY_CATEGORIES,
     Consent,
     ConsentDocument,
     ConsentMethod,
@@ -133,7 +134,7 @@ def _problems(session: Session, data: ConsentCreate) -> list[FieldProblem]:
         if org_id not in known:
             problems.append(FieldProblem(f"/organisation_ids/{n}", "該当する事業所がありません",
                                          "No such organisation"))
-    if {c.value for c in data.excluded_categories} >= CATEGORIES:
+    if {c.value for c in data.excluded_categories} >= CATEGORIES - PART_ONLY_CATEGORIES:
         problems.append(FieldProblem("/excluded_categories", "すべての区分を除外すると共有できません",
                                      "Excluding every category leaves nothing to share"))
     return problems

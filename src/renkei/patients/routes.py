@@ -6,11 +6,10 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, status
+from fastapi import APIRouter, Depends, Header, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from renkei.access.service import Action
 from renkei.auth.dependencies import ActorDep, KeyringDep, client_ip
 from renkei.auth.service import Actor
 from renkei.crypto.keyring import Keyring
@@ -32,15 +31,24 @@ router = APIRouter(tags=["patients"])
 IdempotencyKeyHeader = Annotated[str | None, Header(max_length=200, description="Retry-safe request key")]
 
 
+def get_unread_counter(request: Request) -> service.UnreadCounter | None:
+    """The timeline's unread count, wired in by the application (patients must not import the timeline)."""
+    return getattr(request.app.state, "unread_counter", None)
+
+
+UnreadCounterDep = Annotated[service.UnreadCounter | None, Depends(get_unread_counter)]
+
+
 def _out(view: service.PatientView) -> PatientOut:
     return PatientOut(id=view.id, identity=view.identity, age=view.age, created_at=view.created_at,
-                      my_team_role=view.my_team_role, unread_count=view.unread_count)
+                      my_team_role=view.my_team_role, my_team_roles=list(view.my_team_roles),
+                      unread_count=view.unread_count)
 
 
 @router.get("/patients", response_model=list[PatientOut], summary="My patients (care teams I am on)")
-def list_patients(actor: ActorDep, session: SessionDep, keyring: KeyringDep):
-    """Only patients whose care team I am on today."""
-    return [_out(v) for v in service.list_mine(session, keyring=keyring, actor=actor)]
+def list_patients(actor: ActorDep, session: SessionDep, keyring: KeyringDep, unread: UnreadCounterDep):
+    """Only patients whose care team I am on today, each once, with my roles and my unread count."""
+    return [_out(v) for v in service.list_mine(session, keyring=keyring, actor=actor, unread=unread)]
 
 
 @router.post("/patients", response_model=PatientOut, status_code=status.HTTP_201_CREATED,

@@ -57,10 +57,10 @@ class PatientIdentity(StrictModel):
     @classmethod
     def _birth_not_in_future(cls, v: date) -> date:
         if v > today_jst():
-            raise PydanticCustomError("date_in_future", "birth date is in the future",
-                                      {"ja": "生年月日が未来の日付になっています"})
+            raise PydanticCustomError("birth_date_in_future", "birth date cannot be in the future",
+                                      {"ja": "生年月日に未来の日付は入力できません"})
         if v.year < 1890:
-            raise PydanticCustomError("date_too_early", "birth date is implausibly early",
+            raise PydanticCustomError("birth_date_too_early", "birth date is implausibly early (before 1890)",
                                       {"ja": "生年月日が古すぎます（1890年以降）"})
         return v
 
@@ -87,8 +87,9 @@ class PatientOut(ResponseModel):
     identity: PatientIdentity
     age: int
     created_at: datetime
-    my_team_role: str | None = None
-    unread_count: int = 0
+    my_team_role: str | None = Field(default=None, description="My role on the team (first of my_team_roles)")
+    my_team_roles: list[str] = Field(default_factory=list, description="Every role I hold on this care team")
+    unread_count: int = Field(default=0, description="Posted entries I may read and have not read")
 
 
 # Shorter than any real care (10 digits) or health insurance number: a fragment, or a sweep's guess.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -40,6 +41,9 @@ MAX_AHEAD = timedelta(days=90)
 # Care-team changes of this transaction: a pre-commit hook (renkei.notify) turns them into events and inbox
 # rows. A key, not a call, because patients must not depend on notify.
 TEAM_CHANGES_KEY = "patients.team_changes"
+# Unread entries per listed patient, counted by the timeline (which patients may not import): passed in.
+UnreadCounter = Callable[[Session, Actor, Sequence[uuid.UUID]], Mapping[uuid.UUID, int]]
+_ROLE_ORDER = {role.value: i for i, role in enumerate(TeamRole)}
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class PatientView:
     created_at: object
     my_team_role: str | None = None
     unread_count: int = 0
+    my_team_roles: tuple[str, ...] = ()
 
     @property
     def age(self) -> int:
@@ -139,8 +144,11 @@ def update_identity(
     return PatientView(patient.id, data, patient.created_at)
 
 
-def list_mine(session: Session, *, keyring: Keyring, actor: Actor) -> list[PatientView]:
-    """Patients whose team I am on today and whose consent covers me; narrowed in SQL, decrypted after."""
+def list_mine(
+    session: Session, *, keyring: Keyring, actor: Actor, unread: UnreadCounter | None = None
+) -> list[PatientView]:
+    """Patients whose team I am on today and whose consent covers me, each once with all my roles on the team
+    (the first in TeamRole order shown as mine) and, given `unread`, its unread count."""
     rows = session.execute(
         select(Patient, CareTeamMembership.team_role)
         .join(CareTeamMembership, CareTeamMembership.patient_id == Patient.id)
@@ -151,8 +159,18 @@ def list_mine(session: Session, *, keyring: Keyring, actor: Actor) -> list[Patie
             access.patients_clause(actor, Patient.id),
         )
     ).all()
-    access.record_listed(session, actor, Action.read_registration, [p.id for p, _ in rows])
-    views = [PatientView(p.id, decrypt_identity(session, keyring, p), p.created_at, role) for p, role in rows]
+    patients: dict[uuid.UUID, Patient] = {}
+    roles: dict[uuid.UUID, set[str]] = {}
+    for patient, role in rows:
+        patients.setdefault(patient.id, patient)
+        roles.setdefault(patient.id, set()).add(role)
+    access.record_listed(session, actor, Action.read_registration, list(patients))
+    counts = unread(session, actor, list(patients)) if unread and patients else {}
+    views = []
+    for p in patients.values():
+        mine = tuple(sorted(roles[p.id], key=lambda r: _ROLE_ORDER.get(r, len(_ROLE_ORDER))))
+        views.append(PatientView(p.id, decrypt_identity(session, keyring, p), p.created_at, mine[0],
+                                 unread_count=counts.get(p.id, 0), my_team_roles=mine))
     views.sort(key=lambda v: v.identity.name_kana)
     return views
 

@@ -17,6 +17,9 @@ from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
+from renkei.sheets import messages, subtrees
+from renkei.sheets.subtrees import Subtree
+
 __all__ = ["FieldError", "SheetDef", "SheetRegistry", "SheetSchemaError"]
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -91,6 +94,10 @@ class SheetRegistry:
             key: Draft202012Validator(sheet.schema, registry=resources, format_checker=_FORMAT_CHECKER)
             for key, sheet in sheets.items()
         }
+        resolvers = {key: resources.resolver(base_uri=sheet.schema["$id"]) for key, sheet in sheets.items()}
+        self._subtrees = {key: subtrees.find(sheet.schema, resolvers[key]) for key, sheet in sheets.items()}
+        self._entry_refs = {key: subtrees.annotated(sheet.schema, resolvers[key], "x-entry-sheet")
+                            for key, sheet in sheets.items()}
 
     @classmethod
     def load(cls, directory: Path) -> SheetRegistry:
@@ -152,6 +159,20 @@ class SheetRegistry:
         except KeyError:
             raise KeyError(f"unknown shared schema {name!r} version {version!r}") from None
 
+    def subtrees(self, sheet_id: str, version: int) -> tuple[Subtree, ...]:
+        """The parts of a sheet version with a consent category of their own (`x-category` on a property)."""
+        try:
+            return self._subtrees[(sheet_id, version)]
+        except KeyError:
+            raise KeyError(f"unknown sheet {sheet_id!r} version {version!r}") from None
+
+    def entry_refs(self, sheet_id: str, version: int) -> tuple[tuple[str, str], ...]:
+        """(pattern, sheet id) of the fields that refer to an entry of one sheet (`x-entry-sheet`)."""
+        try:
+            return self._entry_refs[(sheet_id, version)]
+        except KeyError:
+            raise KeyError(f"unknown sheet {sheet_id!r} version {version!r}") from None
+
     def validate(self, sheet_id: str, version: int, data: Any) -> list[FieldError]:
         """One error for every failing field, sorted by path; [] when the data is valid."""
         try:
@@ -162,7 +183,7 @@ class SheetRegistry:
         # the form shows one message per field, so keep the most telling one.
         best: dict[str, tuple[int, FieldError]] = {}
         for error in validator.iter_errors(data):
-            rank = _RANK.get(error.validator, len(_RANK))
+            rank = messages.RANK.get(error.validator, len(messages.RANK))
             for field_error in _field_errors(error):
                 if field_error.path not in best or rank < best[field_error.path][0]:
                     best[field_error.path] = (rank, field_error)
@@ -273,7 +294,7 @@ def _titles(schema: Any, resolver: Any) -> tuple[str, str] | None:
 def _field_errors(error: ValidationError) -> Iterator[FieldError]:
     """Turn one jsonschema error into field errors that point at the offending field itself."""
     path = _pointer(error.absolute_path)
-    ja, en = _messages(error)
+    ja, en = messages.of(error)
     if error.validator == "required" and isinstance(error.instance, dict):
         # jsonschema reports a missing property at its parent; the form needs the field's own path.
         for name in error.validator_value:
@@ -297,105 +318,6 @@ def _extra_properties(instance: Any, schema: Any) -> list[str]:
         for name in instance
         if name not in properties and not any(re.search(pattern, name) for pattern in patterns)
     ]
-
-
-_TYPE_NAMES = {
-    "string": ("文字列", "a string"),
-    "integer": ("整数", "an integer"),
-    "number": ("数値", "a number"),
-    "boolean": ("はい／いいえ", "true or false"),
-    "object": ("項目のまとまり", "an object"),
-    "array": ("一覧", "a list"),
-    "null": ("空欄", "null"),
-}
-
-_FORMAT_MESSAGES = {
-    "date": ("日付の形式が正しくありません（YYYY-MM-DD）", "Invalid date (YYYY-MM-DD)"),
-    "date-time": (
-        "日時の形式が正しくありません（YYYY-MM-DDThh:mm:ss+09:00）",
-        "Invalid date-time (YYYY-MM-DDThh:mm:ss+09:00)",
-    ),
-    "uuid": ("IDの形式が正しくありません", "Invalid id (UUID)"),
-}
-
-_FALLBACK = ("入力内容が正しくありません", "Invalid value")
-
-# Which message wins when one field fails several keywords (lower is shown).
-_RANK = {
-    keyword: rank
-    for rank, keyword in enumerate(
-        [
-            "required",
-            "additionalProperties",
-            "unevaluatedProperties",
-            "type",
-            "enum",
-            "const",
-            "format",
-            "pattern",
-            "minLength",
-            "maxLength",
-            "minimum",
-            "maximum",
-            "exclusiveMinimum",
-            "exclusiveMaximum",
-            "minItems",
-            "maxItems",
-            "uniqueItems",
-        ]
-    )
-}
-
-
-def _messages(error: ValidationError) -> tuple[str, str]:
-    """Japanese and English message for one kind of validation failure."""
-    value = error.validator_value
-    n = _number(value)
-    match error.validator:
-        case "required":
-            return "必須項目です", "This field is required"
-        case "additionalProperties" | "unevaluatedProperties":
-            return "不明な項目です", "Unknown field"
-        case "enum" | "const":
-            return "選択肢にない値です", "Not one of the allowed values"
-        case "type":
-            names = [_TYPE_NAMES.get(t, (t, t)) for t in ([value] if isinstance(value, str) else value)]
-            ja = "または".join(name[0] for name in names)
-            en = " or ".join(name[1] for name in names)
-            return f"{ja}で入力してください", f"Must be {en}"
-        case "maxLength":
-            return f"{n}文字以内で入力してください", f"Must be at most {n} characters"
-        case "minLength":
-            if value == 1:
-                return "入力してください", "Must not be empty"
-            return f"{n}文字以上で入力してください", f"Must be at least {n} characters"
-        case "format":
-            return _FORMAT_MESSAGES.get(value, ("形式が正しくありません", "Invalid format"))
-        case "pattern":
-            return "入力形式が正しくありません", "Does not match the expected format"
-        case "minimum":
-            return f"{n}以上の値を入力してください", f"Must be at least {n}"
-        case "maximum":
-            return f"{n}以下の値を入力してください", f"Must be at most {n}"
-        case "exclusiveMinimum":
-            return f"{n}より大きい値を入力してください", f"Must be greater than {n}"
-        case "exclusiveMaximum":
-            return f"{n}より小さい値を入力してください", f"Must be less than {n}"
-        case "minItems":
-            return f"{n}件以上入力してください", f"Must have at least {n} items"
-        case "maxItems":
-            return f"{n}件以内で入力してください", f"Must have at most {n} items"
-        case "uniqueItems":
-            return "同じ値が重複しています", "Contains duplicate values"
-        case _:
-            return _FALLBACK
-
-
-def _number(value: Any) -> Any:
-    """Show 25.0 as 25 in messages."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 def _pointer(parts: Iterable[str | int]) -> str:

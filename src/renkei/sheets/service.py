@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from renkei.errors import FieldProblem, InvalidInput, NotFound
+from renkei.sheets import subtrees
 from renkei.sheets.registry import FieldError, SheetDef, SheetRegistry
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -61,6 +62,18 @@ def load_registry(directory: Path) -> SheetRegistry:
             _loaded.clear()
             _loaded[(directory, stamp)] = registry
         return registry
+
+
+def registry_for(directory: Path) -> SheetRegistry:
+    """The registry loaded from `directory` (loading it the first time): for code that has the settings but
+    not the application's registry at hand, such as the timeline's readers called from other domains."""
+    registry = _by_directory.get(directory)
+    if registry is None:
+        registry = _by_directory[directory] = load_registry(directory)
+    return registry
+
+
+_by_directory: dict[Path, SheetRegistry] = {}
 
 
 @dataclass(frozen=True)
@@ -124,7 +137,7 @@ def _date_sense(registry: SheetRegistry, sheet: SheetDef, data: Any) -> list[Fie
     out: list[FieldError] = []
     now = datetime.now(JST)
     for pattern in PAST_ONLY.get(sheet.id, ()):
-        for path, value in _select(data, pattern):
+        for path, value in subtrees.select(data, pattern):
             moment = _parse(value)
             if moment is None:
                 continue
@@ -132,8 +145,8 @@ def _date_sense(registry: SheetRegistry, sheet: SheetDef, data: Any) -> list[Fie
             if too_late:
                 out.append(FieldError(path, *NOT_FUTURE))
     for later, earlier in ORDERED.get(sheet.id, ()):
-        late = dict(_select(data, later))
-        early = dict(_select(data, earlier))
+        late = dict(subtrees.select(data, later))
+        early = dict(subtrees.select(data, earlier))
         if not late or not early:
             continue
         late_value, early_value = _parse(late[later]), _parse(early[earlier])
@@ -141,20 +154,6 @@ def _date_sense(registry: SheetRegistry, sheet: SheetDef, data: Any) -> list[Fie
             ja, en = registry.field_label(sheet.id, sheet.version, earlier)
             out.append(FieldError(later, NOT_BEFORE[0].format(other=ja), NOT_BEFORE[1].format(other_en=en)))
     return out
-
-
-def _select(data: Any, pattern: str) -> list[tuple[str, Any]]:
-    """(pointer, value) for every value a pattern like /contact_log/*/date names in data."""
-    found: list[tuple[str, Any]] = [("", data)]
-    for token in pattern.strip("/").split("/"):
-        step: list[tuple[str, Any]] = []
-        for path, node in found:
-            if token == "*" and isinstance(node, list):
-                step.extend((f"{path}/{i}", item) for i, item in enumerate(node))
-            elif isinstance(node, dict) and token in node:
-                step.append((f"{path}/{token}", node[token]))
-        found = step
-    return found
 
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")

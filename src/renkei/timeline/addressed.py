@@ -109,8 +109,10 @@ def addressed(session: Session, *, keyring: Keyring, settings: Settings, actor: 
         .order_by(TimelineEntry.posted_at.desc(), TimelineEntry.id.desc()).limit(LIST_LIMIT)
     ))
     rows = received_rows + [r for r in sent_rows if r not in received_rows]
-    names = _patient_names(session, keyring, actor, rows)
-    built = {e.id: e for e in views.build(session, keyring=keyring, settings=settings, actor=actor, entries=rows)}
+    names, readable = _patient_names(session, keyring, actor, rows)
+    views_of = views.build(session, keyring=keyring, settings=settings, actor=actor, entries=rows,
+                           readable=readable)
+    built = {e.id: e for e in views_of}
 
     def item(row: TimelineEntry, *, received: bool) -> AddressedItem:
         entry = built[row.id]
@@ -127,17 +129,19 @@ def addressed(session: Session, *, keyring: Keyring, settings: Settings, actor: 
 
 def _patient_names(
     session: Session, keyring: Keyring, actor: Actor, rows: list[TimelineEntry]
-) -> dict[uuid.UUID, tuple[str, str]]:
-    """Each listed patient's name, with one audited read per patient naming the entries shown."""
+) -> tuple[dict[uuid.UUID, tuple[str, str]], dict[uuid.UUID, frozenset[str]]]:
+    """Each listed patient's name and the categories the actor may read, with one audited read per patient
+    naming the entries shown."""
     by_patient: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     for row in rows:
         by_patient[row.patient_id].append(row.id)
-    names = {}
+    names, readable = {}, {}
     for patient_id, entry_ids in by_patient.items():
-        access.require(session, actor, Action.read_clinical, patient_id, targets=entry_ids,
-                       event="timeline.addressed")
+        decision = access.require(session, actor, Action.read_clinical, patient_id, targets=entry_ids,
+                                  event="timeline.addressed")
+        readable[patient_id] = decision.categories
         patient = session.get(Patient, patient_id)
         assert patient is not None
         identity = patient_service.decrypt_identity(session, keyring, patient)
         names[patient_id] = (identity.name, identity.name_kana)
-    return names
+    return names, readable

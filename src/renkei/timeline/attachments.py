@@ -1,14 +1,14 @@
 """Attachments: type sniffed from the bytes, size-limited, photo metadata (EXIF/GPS) stripped, encrypted.
 
 Photos are decoded within the pixel budget of `renkei.web.images` (a large JPEG is stored reduced, any
-other image over the budget is refused with 413) and re-encoded without metadata.
-
-HEIC photos are recognised by their magic bytes and stored as they are: Pillow cannot re-encode HEIF without
-a plug-in, so their metadata is not stripped (reported in the response as `metadata_stripped: false`).
+other image over the budget is refused with 413) and re-encoded without metadata. HEIC photos (HEVC-coded
+HEIF, from iPhone and iPad cameras) are stored as JPEG, upright and without EXIF: every tablet's browser shows
+a JPEG, and their location goes with the rest of the metadata. Other HEIF files (AVIF and the like) are 415.
 """
 
 from __future__ import annotations
 
+import struct
 import uuid
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -33,7 +33,12 @@ from renkei.web import images
 CONTENT_AAD = "attachment.content_ct"
 FILENAME_AAD = "attachment.filename_ct"
 CHUNK = 1 << 20
-HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+# ISO/IEC 23008-12 brands of HEVC-coded images and sequences; mif1/msf1 only say "some HEIF", so with them
+# the compatible brands must name HEVC (and not AV1, whose AVIF files the HEVC decoder cannot read).
+HEVC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"})
+GENERIC_HEIF_BRANDS = frozenset({b"mif1", b"msf1"})
+AV1_BRANDS = frozenset({b"avif", b"avis"})
+SNIFF_BYTES = 64
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/heic": "heic", "application/pdf": "pdf"}
 
 
@@ -57,9 +62,19 @@ def sniff(head: bytes) -> str | None:
         return "image/png"
     if head.startswith(b"%PDF-"):
         return "application/pdf"
-    if len(head) >= 12 and head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+    if len(head) >= 12 and head[4:8] == b"ftyp" and _is_heic(head):
         return "image/heic"
     return None
+
+
+def _is_heic(head: bytes) -> bool:
+    """An ISO-BMFF `ftyp` box whose brands say HEVC-coded HEIF (major brand, then compatible brands)."""
+    box_size = struct.unpack(">I", head[:4])[0]
+    major = head[8:12]
+    compatible = {head[i:i + 4] for i in range(16, min(box_size, len(head)) - 3, 4)}
+    if major in HEVC_BRANDS:
+        return True
+    return major in GENERIC_HEIF_BRANDS and bool(compatible & HEVC_BRANDS) and not compatible & AV1_BRANDS
 
 
 def read_limited(stream: BinaryIO, limit: int) -> bytes:
@@ -82,11 +97,11 @@ def upload(
                              sheet_id=sheet.id)
     if len(content) > settings.max_upload_bytes:
         raise PayloadTooLarge(f"Files may be at most {settings.max_upload_bytes} bytes")
-    content_type = sniff(content[:16])
+    content_type = sniff(content[:SNIFF_BYTES])
     if content_type is None:
         raise UnsupportedMediaType("Only JPEG, PNG, HEIC and PDF files are accepted")
-    if content_type in images.FORMATS:
-        content = images.strip_metadata(content, content_type)
+    if content_type != "application/pdf":
+        content, content_type = images.normalise(content, content_type)
     attachment = Attachment(id=new_id(), patient_id=patient_id, uploaded_by=actor.user_id,
                             content_type=content_type, size=len(content), filename_ct=b"", content_ct=b"",
                             created_at=utcnow(), sheet_id=sheet.id, category=sheet.category)

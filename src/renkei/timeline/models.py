@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, ForeignKey, Index, LargeBinary, String, UniqueConstraint, Uuid
+from sqlalchemy import Column, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, Uuid
 from sqlmodel import Field, SQLModel
 
 from renkei.db.base import created_at_field, id_field, utc_column
@@ -37,7 +37,8 @@ class TimelineEntry(SQLModel, table=True):
     __tablename__ = "timeline_entry"
     __table_args__ = (
         UniqueConstraint("record_id", "version", name="uq_timeline_entry_record_version"),
-        Index("ix_timeline_entry_feed", "patient_id", "is_head", "posted_at", "id"),
+        # The feed: a patient's current versions by when each record was first posted.
+        Index("ix_timeline_entry_record_feed", "patient_id", "is_head", "record_posted_at", "id"),
         Index("ix_timeline_entry_sheet", "patient_id", "sheet_id", "is_head", "status"),
     )
 
@@ -80,6 +81,18 @@ class EntryRecipient(SQLModel, table=True):
     user_id: uuid.UUID | None = Field(default=None, foreign_key="user_account.id", index=True)
     acknowledged_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     acknowledged_by: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
+
+
+class EntryAttachment(SQLModel, table=True):
+    """A file an entry version carries itself (photos, scans, PDFs), besides the ones its sheet data names."""
+
+    __tablename__ = "entry_attachment"
+
+    entry_id: uuid.UUID = Field(
+        sa_column=Column(Uuid(), ForeignKey("timeline_entry.id"), primary_key=True)
+    )
+    attachment_id: uuid.UUID = Field(sa_column=Column(Uuid(), ForeignKey("attachment.id"), primary_key=True))
+    position: int = Field(sa_column=Column(Integer, nullable=False))
 
 
 class EntryRead(SQLModel, table=True):

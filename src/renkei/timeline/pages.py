@@ -93,7 +93,8 @@ def patients_page(request: Request, actor: ActorDep, session: SessionDep, keyrin
 # -- a patient's page ------------------------------------------------------------------------
 
 
-def _timeline_query(request: Request, cursor: str | None, unread: bool) -> tuple[TimelineQuery, dict[str, Any]]:
+def _timeline_query(request: Request, sheets: SheetRegistry, cursor: str | None,
+                    unread: bool) -> tuple[TimelineQuery, dict[str, Any]]:
     params = request.query_params
     raw = {"cursor": cursor, "unread": unread, "kind": params.getlist("kind"),
            "profession": params.getlist("profession"),
@@ -102,13 +103,14 @@ def _timeline_query(request: Request, cursor: str | None, unread: bool) -> tuple
         query = TimelineQuery.model_validate({k: v for k, v in raw.items() if v not in (None, [])})
     except ValidationError as exc:
         raise InvalidInput(fields=problems_from_errors(exc.errors())) from exc
+    queries.check_kinds(sheets, query)
     return query, raw
 
 
 def _patient_page(request: Request, session: Session, keyring: Keyring, settings: Settings,
                   sheets: SheetRegistry, actor: Actor, patient_id: uuid.UUID, *, cursor: str | None,
                   unread: bool) -> Response:
-    query, raw = _timeline_query(request, cursor, unread)
+    query, raw = _timeline_query(request, sheets, cursor, unread)
     registration = access.can(session, actor, Action.read_registration, patient_id).allowed
     patient = (patient_service.get(session, keyring=keyring, actor=actor, patient_id=patient_id)
                if registration else None)
@@ -158,6 +160,7 @@ def entry_page(entry_id: uuid.UUID, request: Request, actor: ActorDep, session: 
     return render(request, "entry.html", page_context(
         request, session, actor, entry=entry, etag=etag, versions=versions,
         rows=describe(form_nodes(sheets, entry.sheet, entry.sheet_version), entry.data),
+        withheld=[sheets.field_label(entry.sheet, entry.sheet_version, p) for p in entry.withheld],
         can_acknowledge=_can_acknowledge(actor, entry),
         can_amend=mine and entry.is_current and entry.status == "final",
         can_mark_error=mine and entry.is_current and entry.status in ("final", "draft"),

@@ -6,10 +6,11 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from renkei.access import service as access
@@ -21,6 +22,8 @@ from renkei.db.types import today_jst
 from renkei.directory.models import Organisation, User
 from renkei.errors import FieldProblem, InvalidInput
 from renkei.patients.models import CareTeamMembership, Patient, TeamRole
+from renkei.sheets import subtrees
+from renkei.sheets.registry import SheetRegistry
 from renkei.sheets.service import JST
 from renkei.timeline import guard, views
 from renkei.timeline.models import EntryRead, EntryStatus, TimelineEntry
@@ -41,12 +44,18 @@ def timeline(
     session: Session, *, keyring: Keyring, settings: Settings, actor: Actor, patient_id: uuid.UUID,
     query: TimelineQuery,
 ) -> TimelinePage:
-    """Posted entries, newest first, one page at a time; narrowed in SQL to what the actor may read."""
+    """Posted records (their current version), newest first by when each was first posted, one page at a
+    time; narrowed in SQL to what the actor may read.
+
+    An amendment does not move a record to the top: a clinician scanning the timeline reads it in the order
+    things were reported, and the entry says it was amended.
+    """
     decision = guard.require(session, actor, Action.read_clinical, patient_id, category=None)
     t = _entry_t
+    first_posted = t.c.record_posted_at
     # Table columns, not ORM attributes: the page is read as plain rows (no identity map, no instances).
     q = select(t, *views.feed_flags()).where(
-        t.c.patient_id == patient_id, t.c.is_head.is_(True), t.c.posted_at.is_not(None),
+        t.c.patient_id == patient_id, t.c.is_head.is_(True), first_posted.is_not(None),
         access.category_clause(decision, t.c.category))
     if decision.current_only:
         q = q.where(t.c.id.in_(views.current_emergency_ids(session, patient_id)))
@@ -55,24 +64,34 @@ def timeline(
     if query.profession:
         q = q.where(t.c.author_profession.in_(query.profession))
     if query.since:
-        q = q.where(t.c.posted_at >= _jst_midnight(query.since))
+        q = q.where(first_posted >= _jst_midnight(query.since))
     if query.until:
-        q = q.where(t.c.posted_at < _jst_midnight(query.until + timedelta(days=1)))
+        q = q.where(first_posted < _jst_midnight(query.until + timedelta(days=1)))
     if query.unread:
         read = exists(select(_read_t.c.entry_id).where(_read_t.c.entry_id == t.c.id,
                                                         _read_t.c.user_id == actor.user_id))
         q = q.where(t.c.status == EntryStatus.final, t.c.author_id != actor.user_id, ~read)
     if query.cursor:
         posted_at, entry_id = decode_cursor(query.cursor)
-        q = q.where(or_(t.c.posted_at < posted_at, and_(t.c.posted_at == posted_at, t.c.id < entry_id)))
-    rows = session.execute(q.order_by(t.c.posted_at.desc(), t.c.id.desc()).limit(query.limit + 1),
+        q = q.where(or_(first_posted < posted_at, and_(first_posted == posted_at, t.c.id < entry_id)))
+    rows = session.execute(q.order_by(first_posted.desc(), t.c.id.desc()).limit(query.limit + 1),
                            {views.READER_PARAM: actor.user_id}).all()
     page, more = rows[: query.limit], len(rows) > query.limit
     access.disclosed(decision, [e.id for e in page])
-    items = views.build(session, keyring=keyring, settings=settings, actor=actor, entries=page, flagged=True)
+    items = views.build(session, keyring=keyring, settings=settings, actor=actor, entries=page, flagged=True,
+                        readable={patient_id: decision.categories})
     last = page[-1] if more else None
-    cursor = encode_cursor(last.posted_at, last.id) if last is not None and last.posted_at else None
+    cursor = encode_cursor(last.record_posted_at, last.id) if last is not None else None
     return TimelinePage(items=items, next_cursor=cursor)
+
+
+def check_kinds(registry: SheetRegistry, query: TimelineQuery) -> None:
+    """422 naming each `kind` that is no sheet: a typo would otherwise show an empty timeline."""
+    known = {s.id for s in registry.all()}
+    problems = [FieldProblem(f"/query/kind/{i}", "不明な記録の種類です", "Unknown sheet kind")
+                for i, kind in enumerate(query.kind) if kind not in known]
+    if problems:
+        raise InvalidInput(fields=problems)
 
 
 def drafts(
@@ -88,25 +107,44 @@ def drafts(
         ).order_by(TimelineEntry.updated_at.desc(), TimelineEntry.id.desc())
     ))
     access.disclosed(decision, [r.id for r in rows])
-    return views.build(session, keyring=keyring, settings=settings, actor=actor, entries=rows)
+    return views.build(session, keyring=keyring, settings=settings, actor=actor, entries=rows,
+                       readable={patient_id: decision.categories})
 
 
-def unread_counts(session: Session, *, actor: Actor) -> dict[uuid.UUID, int]:
-    """Unread posted entries per patient I may list (0 included), counted in SQL under the consent rules."""
-    listed = select(Patient.id).where(access.patients_clause(actor, Patient.id))
-    counts = {pid: 0 for pid in session.scalars(listed)}
+def unread_counts(
+    session: Session, *, actor: Actor, patient_ids: Sequence[uuid.UUID] | None = None
+) -> dict[uuid.UUID, int]:
+    """Unread posted entries per patient I may list (0 included), counted in SQL under the consent rules.
+
+    Given `patient_ids` (a list the caller has already narrowed and audited), only those are counted, in one
+    query."""
+    if patient_ids is None:
+        listed = select(Patient.id).where(access.patients_clause(actor, Patient.id))
+        counts = {pid: 0 for pid in session.scalars(listed)}
+        among = true()
+    else:
+        counts = {pid: 0 for pid in patient_ids}
+        among = TimelineEntry.patient_id.in_(list(patient_ids))
     rows = session.execute(
         select(TimelineEntry.patient_id, func.count())
         .where(
-            access.clinical_clause(actor, TimelineEntry.patient_id, TimelineEntry.category),
+            among, access.clinical_clause(actor, TimelineEntry.patient_id, TimelineEntry.category),
             TimelineEntry.is_head.is_(True), TimelineEntry.status == EntryStatus.final,
             TimelineEntry.author_id != actor.user_id, ~_read_by(actor),
         )
         .group_by(TimelineEntry.patient_id)
     ).all()
     counts.update({pid: n for pid, n in rows})
-    access.record_counted(session, actor, Action.read_clinical, counts)
+    if patient_ids is None:
+        access.record_counted(session, actor, Action.read_clinical, counts)
     return counts
+
+
+def listed_unread_counts(
+    session: Session, actor: Actor, patient_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """The patient list's unread counts (a `patients.service.UnreadCounter`, wired in by the app)."""
+    return unread_counts(session, actor=actor, patient_ids=patient_ids)
 
 
 def summary(
@@ -128,6 +166,15 @@ def summary(
     unseal = views.Unsealer(session, keyring)
     em = unseal(emergency, views.PAYLOAD_AAD, emergency.payload_ct) if emergency else {}
     ad = unseal(admission, views.PAYLOAD_AAD, admission.payload_ct) if admission else {}
+    # The DNAR wish on the emergency sheet is ACP information: withheld where the consent leaves ACP out.
+    sheets = views.registry(settings)
+    withheld: list[str] = []
+    if emergency:
+        em, hidden = subtrees.withhold(em, views.withheld_subtrees(
+            sheets, emergency.sheet_id, emergency.sheet_version, decision.categories))
+        withheld += [f"/emergency{pointer}" for pointer in hidden]
+        if "/resuscitation" in hidden:
+            withheld.insert(0, "/resuscitation_wish")
     acp = _acp_summary(session, keyring, acp_row) if acp_row else None
     wish = (em.get("resuscitation") or {}).get("wish")
     cpr = acp.cpr if acp else None
@@ -150,6 +197,7 @@ def summary(
         ),
         emergency_contacts=em.get("emergency_contacts") or [],
         key_person=key_person, key_person_entry_id=admission.id if admission and key_person else None,
+        withheld=withheld,
     )
 
 
@@ -192,7 +240,8 @@ def _latest(session: Session, patient_id: uuid.UUID, sheet_id: str) -> TimelineE
         select(TimelineEntry).where(
             TimelineEntry.patient_id == patient_id, TimelineEntry.sheet_id == sheet_id,
             TimelineEntry.is_head.is_(True), TimelineEntry.status == EntryStatus.final,
-        ).order_by(TimelineEntry.posted_at.desc(), TimelineEntry.id.desc()).limit(1)
+        # The most recently recorded sheet, as the timeline orders them (an amended older one stays older).
+        ).order_by(TimelineEntry.record_posted_at.desc(), TimelineEntry.id.desc()).limit(1)
     ).first()
 
 
@@ -205,10 +254,13 @@ def _head_of(session: Session, record_id: uuid.UUID) -> TimelineEntry | None:
 def _acp_summary(session: Session, keyring: Keyring, row: TimelineEntry) -> AcpSummary:
     data = views.unseal(session, keyring, row, views.PAYLOAD_AAD, row.payload_ct)
     preferences = data.get("treatment_preferences") or {}
+    # Other ACP records still standing (their newest version final): an amendment is a version of a record,
+    # not a superseded ACP, and an ACP marked entered in error never was one.
     superseded = session.scalar(
         select(func.count()).select_from(TimelineEntry).where(
             TimelineEntry.patient_id == row.patient_id, TimelineEntry.sheet_id == "acp",
-            TimelineEntry.posted_at.is_not(None), TimelineEntry.id != row.id,
+            TimelineEntry.is_head.is_(True), TimelineEntry.status == EntryStatus.final,
+            TimelineEntry.record_id != row.record_id,
         )
     )
     return AcpSummary(

@@ -43,8 +43,11 @@ def _entry_response(outcome: idempotency.Outcome) -> JSONResponse:
 
 @router.get("/patients/{patient_id}/timeline", response_model=TimelinePage, summary="A patient's timeline")
 def get_timeline(patient_id: uuid.UUID, query: Annotated[TimelineQuery, Query()], actor: ActorDep,
-                 session: SessionDep, keyring: KeyringDep, settings: SettingsDep):
-    """Posted entries newest first, cursor-paged; by sheet kind, author profession, JST dates, unread."""
+                 session: SessionDep, keyring: KeyringDep, settings: SettingsDep, sheets: SheetsDep):
+    """Posted records newest first by when each was *first* posted (an amended record keeps its place and
+    says it was amended: `version` > 1, `posted_at` of the amendment), cursor-paged; filtered by sheet kind,
+    author profession, JST dates of first posting (`since` ≤ `until`), unread. Unknown values: 422."""
+    queries.check_kinds(sheets, query)
     page = queries.timeline(session, keyring=keyring, settings=settings, actor=actor, patient_id=patient_id,
                             query=query)
     # Serialised here from the page model, validated when it was built: returned as-is, FastAPI would validate
@@ -144,7 +147,10 @@ def update_draft(entry_id: uuid.UUID, body: DraftUpdate, actor: ActorDep, sessio
 def amend_entry(entry_id: uuid.UUID, body: AmendIn, request: Request, actor: ActorDep, session: SessionDep,
                 keyring: KeyringDep, settings: SettingsDep, sheets: SheetsDep, if_match: IfMatchHeader = None,
                 idempotency_key: IdempotencyKeyHeader = None):
-    """A new version with the reason (author only); the previous version stays in the history."""
+    """A new version with the reason (author only); the previous version stays in the history.
+
+    `If-Match` with the ETag of the version being amended is required (428 without it, 412 when it is no
+    longer the current version or the tag is weak), so two people amending at once cannot both win."""
     patient_id = service.entry_patient(session, actor=actor, entry_id=entry_id)
     outcome = idempotency.run(
         session, keyring=keyring, actor=actor, key=idempotency_key, patient_id=patient_id, status_code=201,

@@ -6,12 +6,16 @@ import uuid
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from renkei.directory.models import Profession
 from renkei.timeline.models import Priority
 from renkei.web.schemas import ResponseModel, StrictModel
 
 MAX_RECIPIENTS = 20
+MAX_ATTACHMENTS = 20
+ATTACHMENTS_HELP = "Uploaded files the entry carries (photos, scans, PDFs), whatever the sheet"
 
 
 class RecipientIn(StrictModel):
@@ -34,6 +38,8 @@ class EntryCreate(StrictModel):
     status: Literal["draft", "final"] = "final"
     priority: Priority = Priority.normal
     recipients: list[RecipientIn] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
+    attachment_ids: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_ATTACHMENTS,
+                                            description=ATTACHMENTS_HELP)
 
 
 class DraftUpdate(StrictModel):
@@ -43,13 +49,19 @@ class DraftUpdate(StrictModel):
     status: Literal["draft", "final"] = "draft"
     priority: Priority = Priority.normal
     recipients: list[RecipientIn] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
+    attachment_ids: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_ATTACHMENTS,
+                                            description=ATTACHMENTS_HELP)
 
 
 class AmendIn(StrictModel):
+    """A new version; recipients, attachment_ids and priority left out stay those of the amended version."""
+
     data: dict[str, Any]
     reason: str = Field(min_length=1, max_length=1000, description="Why the record is amended (訂正理由)")
     priority: Priority | None = None
     recipients: list[RecipientIn] | None = Field(default=None, max_length=MAX_RECIPIENTS)
+    attachment_ids: list[uuid.UUID] | None = Field(default=None, max_length=MAX_ATTACHMENTS,
+                                                   description=ATTACHMENTS_HELP)
 
 
 class EnteredInErrorIn(StrictModel):
@@ -114,6 +126,16 @@ class ReadOut(ResponseModel):
     read_at: datetime
 
 
+class AttachmentOut(ResponseModel):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    sheet: str
+    content_type: str
+    size: int
+    created_at: datetime
+    metadata_stripped: bool
+
+
 class EntryOut(ResponseModel):
     id: uuid.UUID
     record_id: uuid.UUID
@@ -130,7 +152,9 @@ class EntryOut(ResponseModel):
     author: AuthorOut
     created_at: datetime
     updated_at: datetime
-    posted_at: datetime | None
+    posted_at: datetime | None = Field(description="When this version was posted")
+    record_posted_at: datetime | None = Field(
+        default=None, description="When the record was first posted (the timeline's order)")
     supersedes_id: uuid.UUID | None
     amendment_reason: str | None
     entered_in_error: ErrorMark | None
@@ -142,31 +166,39 @@ class EntryOut(ResponseModel):
     admission_bonus: AdmissionBonus | None = None
     discharge_bonus: DischargeBonus | None = None
     read_by: list[ReadOut] | None = None
+    attachments: list[AttachmentOut] = Field(default_factory=list, description="Files the entry carries")
+    withheld: list[str] = Field(
+        default_factory=list,
+        description="JSON pointers into `data` of parts left out because the patient's consent does not "
+                    "share their category (e.g. ACP wishes, psychiatric notes) with the reader")
 
 
 class TimelineQuery(StrictModel):
+    """Filters of the timeline. Records are ordered and date-filtered by when they were first posted: an
+    amended record keeps its place (its `version` > 1 and `posted_at` say it was amended, and when)."""
+
     cursor: str | None = Field(default=None, max_length=200)
     limit: int = Field(default=50, ge=1, le=100)
-    kind: list[str] = Field(default_factory=list, max_length=20, description="Sheet ids")
-    profession: list[str] = Field(default_factory=list, max_length=20, description="Author professions")
-    since: date | None = Field(default=None, description="Posted on or after this day (JST)")
-    until: date | None = Field(default=None, description="Posted on or before this day (JST)")
+    kind: list[str] = Field(default_factory=list, max_length=20, description="Sheet ids (unknown ones: 422)")
+    profession: list[Profession] = Field(default_factory=list, max_length=20,
+                                         description="Author professions (unknown ones: 422)")
+    since: date | None = Field(default=None, description="First posted on or after this day (JST)")
+    until: date | None = Field(default=None, description="First posted on or before this day (JST)")
     unread: bool = False
+
+    @field_validator("until")
+    @classmethod
+    def _not_before_since(cls, until: date | None, info: ValidationInfo) -> date | None:
+        since = info.data.get("since")
+        if until is not None and since is not None and until < since:
+            raise PydanticCustomError("until_before_since", "until must not be before since",
+                                      {"ja": "終了日が開始日より前になっています"})
+        return until
 
 
 class TimelinePage(ResponseModel):
     items: list[EntryOut]
     next_cursor: str | None
-
-
-class AttachmentOut(ResponseModel):
-    id: uuid.UUID
-    patient_id: uuid.UUID
-    sheet: str
-    content_type: str
-    size: int
-    created_at: datetime
-    metadata_stripped: bool
 
 
 class AcpSummary(ResponseModel):
@@ -179,7 +211,8 @@ class AcpSummary(ResponseModel):
     treatment_preferences: dict[str, Any]
     next_review_date: str | None
     posted_at: datetime | None
-    superseded_versions: int
+    superseded_versions: int = Field(
+        description="Earlier ACP records this one superseded (amendments, ACPs entered in error not counted)")
 
 
 class EmergencySummary(ResponseModel):
@@ -211,3 +244,7 @@ class SummaryOut(ResponseModel):
     emergency_contacts: list[dict[str, Any]]
     key_person: dict[str, Any] | None
     key_person_entry_id: uuid.UUID | None
+    withheld: list[str] = Field(
+        default_factory=list,
+        description="JSON pointers into this summary left out because the patient's consent does not share "
+                    "their category with the reader (e.g. /resuscitation_wish when ACP is excluded)")

@@ -41,7 +41,7 @@ from renkei.timeline.exceptions import (
     NotAuthor,
     StaleVersion,
 )
-from renkei.timeline.models import EntryRead, EntryRecipient, EntryStatus, TimelineEntry
+from renkei.timeline.models import EntryAttachment, EntryRead, EntryRecipient, EntryStatus, TimelineEntry
 from renkei.timeline.schemas import AmendIn, DraftUpdate, EnteredInErrorIn, EntryCreate, EntryOut, RecipientIn
 
 log = logging.getLogger("renkei.timeline")
@@ -74,7 +74,9 @@ def create_entry(
     sheet = sheets.resolve(registry, body.sheet, body.version)
     decision = guard.require(session, actor, Action.write_clinical, patient_id, category=sheet.category,
                              sheet_id=sheet.id)
-    recipients = content.check(session, registry, sheet, actor, patient_id, body.data, body.recipients)
+    checked = content.check(session, registry, sheet, actor, patient_id, data=body.data,
+                            recipients=body.recipients, attachment_ids=body.attachment_ids,
+                            readable=decision.categories)
     now = utcnow()
     entry_id = new_id()
     entry = TimelineEntry(
@@ -84,11 +86,11 @@ def create_entry(
         author_profession=actor.profession, payload_ct=b"",
         created_at=now, updated_at=now,
     )
-    _store(session, keyring, entry, sheet, body.data, recipients, now)
+    _store(session, keyring, entry, sheet, checked, now)
     access.disclosed(decision, [entry.id])
     if entry.status == EntryStatus.final:
         entry_event(session, EntryEvent.created, entry, actor)
-    return _view(session, keyring, settings, actor, entry)
+    return _view(session, keyring, settings, actor, entry, decision.categories)
 
 
 def update_draft(
@@ -97,8 +99,8 @@ def update_draft(
 ) -> EntryOut:
     """Replace a draft (author only, If-Match required); `status: final` posts it."""
     entry = _load(session, actor, entry_id, for_update=True)
-    guard.require(session, actor, Action.write_clinical, entry.patient_id, category=entry.category,
-                  sheet_id=entry.sheet_id, targets=[entry.id])
+    decision = guard.require(session, actor, Action.write_clinical, entry.patient_id, category=entry.category,
+                             sheet_id=entry.sheet_id, targets=[entry.id])
     if entry.status != EntryStatus.draft:
         raise EntryImmutable()
     try:
@@ -107,18 +109,22 @@ def update_draft(
         notify_entries.draft_conflict(session, entry=entry, actor=actor)
         raise
     sheet = sheets.resolve(registry, entry.sheet_id, entry.sheet_version)
-    recipients = content.check(session, registry, sheet, actor, entry.patient_id, body.data, body.recipients)
+    checked = content.check(session, registry, sheet, actor, entry.patient_id, data=body.data,
+                            recipients=body.recipients, attachment_ids=body.attachment_ids,
+                            readable=decision.categories, previous=_payload(session, keyring, entry))
     now = utcnow()
     entry.status, entry.priority = body.status, body.priority.value
     entry.revision += 1
     entry.updated_at = now
-    for old in session.scalars(select(EntryRecipient).where(EntryRecipient.entry_id == entry.id)):
-        # Drafts have not been sent, so their addressees are still only a plan and may be replaced.
+    # Drafts have not been sent, so their addressees and files are still only a plan and may be replaced.
+    for old in [*session.scalars(select(EntryRecipient).where(EntryRecipient.entry_id == entry.id)),
+                *session.scalars(select(EntryAttachment).where(EntryAttachment.entry_id == entry.id))]:
         session.delete(old)
-    _store(session, keyring, entry, sheet, body.data, recipients, now)
+    session.flush()
+    _store(session, keyring, entry, sheet, checked, now)
     if entry.status == EntryStatus.final:
         entry_event(session, EntryEvent.created, entry, actor)
-    return _view(session, keyring, settings, actor, entry)
+    return _view(session, keyring, settings, actor, entry, decision.categories)
 
 
 def amend(
@@ -130,16 +136,19 @@ def amend(
     decision = guard.require(session, actor, Action.write_clinical, entry.patient_id, category=entry.category,
                              sheet_id=entry.sheet_id, targets=[entry.id])
     _check_changeable(entry, actor)
-    _check_if_match(entry, if_match, required=False)
+    # Two clinicians amending the same version at once would otherwise both succeed, one silently lost.
+    _check_if_match(entry, if_match, required=True)
     sheet = sheets.resolve(registry, entry.sheet_id, entry.sheet_version)
-    if body.recipients is None:
-        body_recipients = [
-            RecipientIn(organisation_id=r.organisation_id, user_id=r.user_id)
-            for r in session.scalars(select(EntryRecipient).where(EntryRecipient.entry_id == entry.id))
-        ]
-    else:
-        body_recipients = body.recipients
-    recipients = content.check(session, registry, sheet, actor, entry.patient_id, body.data, body_recipients)
+    recipients = body.recipients if body.recipients is not None else [
+        RecipientIn(organisation_id=r.organisation_id, user_id=r.user_id)
+        for r in session.scalars(select(EntryRecipient).where(EntryRecipient.entry_id == entry.id))
+    ]
+    files = body.attachment_ids if body.attachment_ids is not None else list(session.scalars(
+        select(EntryAttachment.attachment_id).where(EntryAttachment.entry_id == entry.id)
+        .order_by(EntryAttachment.position)))
+    checked = content.check(session, registry, sheet, actor, entry.patient_id, data=body.data,
+                            recipients=recipients, attachment_ids=files, readable=decision.categories,
+                            previous=_payload(session, keyring, entry))
     now = utcnow()
     new = TimelineEntry(
         id=new_id(), patient_id=entry.patient_id, record_id=entry.record_id, version=entry.version + 1,
@@ -150,10 +159,10 @@ def amend(
     )
     entry.is_head = False
     new.amendment_reason_ct = views.seal(session, keyring, new, views.AMENDMENT_AAD, body.reason)
-    _store(session, keyring, new, sheet, body.data, recipients, now)
+    _store(session, keyring, new, sheet, checked, now)
     access.disclosed(decision, [new.id])
     entry_event(session, EntryEvent.amended, new, actor)
-    return _view(session, keyring, settings, actor, new)
+    return _view(session, keyring, settings, actor, new, decision.categories)
 
 
 def mark_entered_in_error(
@@ -162,8 +171,8 @@ def mark_entered_in_error(
 ) -> EntryOut:
     """Mark the current version as entered in error, with the reason; a draft marked so is discarded."""
     entry = _load(session, actor, entry_id, for_update=True)
-    guard.require(session, actor, Action.write_clinical, entry.patient_id, category=entry.category,
-                  sheet_id=entry.sheet_id, targets=[entry.id])
+    decision = guard.require(session, actor, Action.write_clinical, entry.patient_id, category=entry.category,
+                             sheet_id=entry.sheet_id, targets=[entry.id])
     _check_changeable(entry, actor, drafts_too=True)
     entry.status = EntryStatus.entered_in_error
     entry.error_at, entry.error_by = utcnow(), actor.user_id
@@ -171,7 +180,7 @@ def mark_entered_in_error(
     session.flush()
     if entry.posted_at is not None:
         entry_event(session, EntryEvent.entered_in_error, entry, actor)
-    return _view(session, keyring, settings, actor, entry)
+    return _view(session, keyring, settings, actor, entry, decision.categories)
 
 
 def entry_patient(session: Session, *, actor: Actor, entry_id: uuid.UUID) -> uuid.UUID:
@@ -192,7 +201,8 @@ def get_entry(
                              current=views.is_current_emergency(session, entry))
     if entry.posted_at is not None and not decision.read_only:
         record_reads(session, actor.user_id, [entry.id])
-    view = views.build(session, keyring=keyring, settings=settings, actor=actor, entries=[entry], detail=True)
+    view = views.build(session, keyring=keyring, settings=settings, actor=actor, entries=[entry], detail=True,
+                       readable={entry.patient_id: decision.categories})
     return view[0], views.etag(entry)
 
 
@@ -210,7 +220,8 @@ def history(
     if decision.current_only:
         rows = [r for r in rows if r.id == entry.id]  # a break-the-glass grant sees no earlier versions
     access.disclosed(decision, [r.id for r in rows])
-    return views.build(session, keyring=keyring, settings=settings, actor=actor, entries=rows)
+    return views.build(session, keyring=keyring, settings=settings, actor=actor, entries=rows,
+                       readable={entry.patient_id: decision.categories})
 
 
 def mark_read(session: Session, *, actor: Actor, entry_id: uuid.UUID) -> None:
@@ -285,7 +296,7 @@ def acknowledge(
     session.flush()
     if pending:
         entry_event(session, EntryEvent.acknowledged, entry, actor)
-    return _view(session, keyring, settings, actor, entry)
+    return _view(session, keyring, settings, actor, entry, decision.categories)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -315,41 +326,48 @@ def _check_if_match(entry: TimelineEntry, if_match: str | None, *, required: boo
         if required:
             raise IfMatchRequired(headers={"ETag": views.etag(entry)})
         return
-    tags = [t.strip().removeprefix("W/") for t in if_match.split(",")]
+    # RFC 9110 §13.1.1: If-Match compares strongly, so a weak tag (W/"...") never matches.
+    tags = [t.strip() for t in if_match.split(",")]
     if "*" not in tags and views.etag(entry) not in tags:
         raise StaleVersion(headers={"ETag": views.etag(entry)})
 
 
+def _payload(session: Session, keyring: Keyring, entry: TimelineEntry) -> dict[str, Any]:
+    return views.unseal(session, keyring, entry, views.PAYLOAD_AAD, entry.payload_ct)
+
+
 def _store(
-    session: Session, keyring: Keyring, entry: TimelineEntry, sheet: SheetDef, data: dict[str, Any],
-    recipients: list[EntryRecipient], now: datetime,
+    session: Session, keyring: Keyring, entry: TimelineEntry, sheet: SheetDef, checked: content.Checked,
+    now: datetime,
 ) -> None:
     """Seal the payload (with the fields the platform owns) and, when posting, link and mark what follows."""
     posting = entry.status == EntryStatus.final
     if posting:
         entry.posted_at = now
         entry.record_posted_at = entry.record_posted_at or now
+    # provided_at is when the record was first sent: an amendment corrects it, it is not sent again.
     entry.payload_ct = views.seal(session, keyring, entry, views.PAYLOAD_AAD,
-                                  _platform_fields(sheet, data, entry.posted_at))
+                                  _platform_fields(sheet, checked.data, entry.record_posted_at))
     session.add(entry)
     session.flush()
-    for r in recipients:
-        r.entry_id = entry.id
-    session.add_all(recipients)
+    for row in [*checked.recipients, *checked.attachments]:
+        row.entry_id = entry.id
+    session.add_all([*checked.recipients, *checked.attachments])
     session.flush()
     if posting:
-        content.link_attachments(session, entry, data, now)
+        content.link_attachments(session, entry, checked.data, [a.attachment_id for a in checked.attachments],
+                                 now)
         record_reads(session, entry.author_id, [entry.id])
 
 
-def _platform_fields(sheet: SheetDef, data: dict[str, Any], posted_at: datetime | None) -> dict[str, Any]:
+def _platform_fields(sheet: SheetDef, data: dict[str, Any], provided_at: datetime | None) -> dict[str, Any]:
     """Fields the platform owns whatever the client sent: admission sheet provided_at, ACP status."""
     data = copy.deepcopy(data)
     if sheet.id == "admission-info":
         header = data.setdefault("header", {})
         header.pop("provided_at", None)
-        if posted_at is not None:
-            header["provided_at"] = posted_at.astimezone(sheets.JST).isoformat(timespec="seconds")
+        if provided_at is not None:
+            header["provided_at"] = provided_at.astimezone(sheets.JST).isoformat(timespec="seconds")
     if sheet.id == "acp":
         # Which ACP is current is derived from the record order, never trusted from the payload.
         data.pop("status", None)
@@ -357,6 +375,8 @@ def _platform_fields(sheet: SheetDef, data: dict[str, Any], posted_at: datetime 
 
 
 def _view(
-    session: Session, keyring: Keyring, settings: Settings, actor: Actor, entry: TimelineEntry
+    session: Session, keyring: Keyring, settings: Settings, actor: Actor, entry: TimelineEntry,
+    readable: frozenset[str],
 ) -> EntryOut:
-    return views.build(session, keyring=keyring, settings=settings, actor=actor, entries=[entry])[0]
+    return views.build(session, keyring=keyring, settings=settings, actor=actor, entries=[entry],
+                       readable={entry.patient_id: readable})[0]

@@ -1,11 +1,12 @@
-"""Entry rows -> API models: decrypt, attach names, receipts and derived bonuses, in a few batched queries."""
+"""Entry rows -> API models: decrypt, attach names, receipts, files and derived bonuses, in a few batched
+queries; the parts of a sheet whose own category the reader's consent does not cover are withheld."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,9 +21,21 @@ from renkei.crypto.keyring import Keyring
 from renkei.db.types import utcnow
 from renkei.directory.models import Organisation, User
 from renkei.patients import keys
+from renkei.sheets import service as sheet_service
+from renkei.sheets import subtrees
+from renkei.sheets.registry import SheetRegistry
+from renkei.sheets.subtrees import Subtree
 from renkei.timeline import bonuses
-from renkei.timeline.models import EntryRead, EntryRecipient, EntryStatus, TimelineEntry
-from renkei.timeline.schemas import AuthorOut, EntryOut, ErrorMark, ReadOut, RecipientOut
+from renkei.timeline.models import (
+    Attachment,
+    EntryAttachment,
+    EntryRead,
+    EntryRecipient,
+    EntryStatus,
+    TimelineEntry,
+)
+from renkei.timeline.schemas import AttachmentOut, AuthorOut, EntryOut, ErrorMark, ReadOut, RecipientOut
+from renkei.web import images
 
 PAYLOAD_AAD = "timeline_entry.payload_ct"
 AMENDMENT_AAD = "timeline_entry.amendment_reason_ct"
@@ -32,6 +45,7 @@ ERROR_AAD = "timeline_entry.error_reason_ct"
 # parameters so that one compiled form serves every page.
 _entry_t, _recipient_t = TimelineEntry.__table__, EntryRecipient.__table__  # type: ignore[attr-defined]
 _read_t = EntryRead.__table__  # type: ignore[attr-defined]
+_attached_t, _file_t = EntryAttachment.__table__, Attachment.__table__  # type: ignore[attr-defined]
 _user_t, _org_t = User.__table__, Organisation.__table__  # type: ignore[attr-defined]
 _RECIPIENTS = select(_recipient_t).where(_recipient_t.c.entry_id.in_(bindparam("ids", expanding=True)))
 _READ_BY_ME = select(_read_t.c.entry_id).where(_read_t.c.user_id == bindparam("user_id"),
@@ -50,12 +64,22 @@ _READ_FLAG = exists(select(_read_t.c.entry_id).where(
     _read_t.c.entry_id == _entry_t.c.id, _read_t.c.user_id == bindparam(READER_PARAM))).label("read_by_me")
 _ADDRESSED_FLAG = exists(select(_recipient_t.c.id).where(
     _recipient_t.c.entry_id == _entry_t.c.id)).label("has_recipients")
+# The latest emergency sheet as the summary shows it (most recently recorded, final): what a grant reads.
 _CURRENT_EMERGENCY = (
     select(_entry_t.c.id)
     .where(_entry_t.c.patient_id == bindparam("patient_id"), _entry_t.c.sheet_id == "emergency-info",
            _entry_t.c.is_head.is_(True), _entry_t.c.status == EntryStatus.final.value)
-    .order_by(_entry_t.c.posted_at.desc(), _entry_t.c.id.desc())
+    .order_by(_entry_t.c.record_posted_at.desc(), _entry_t.c.id.desc())
     .limit(1)
+)
+_ATTACHED_FLAG = exists(select(_attached_t.c.entry_id).where(
+    _attached_t.c.entry_id == _entry_t.c.id)).label("has_attachments")
+_ATTACHMENTS = (
+    select(_attached_t.c.entry_id, _file_t.c.id, _file_t.c.patient_id, _file_t.c.sheet_id,
+           _file_t.c.content_type, _file_t.c.size, _file_t.c.created_at)
+    .join(_file_t, _file_t.c.id == _attached_t.c.attachment_id)
+    .where(_attached_t.c.entry_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_attached_t.c.entry_id, _attached_t.c.position)
 )
 _CURRENT_ACP = (
     select(_entry_t.c.record_id)
@@ -121,21 +145,35 @@ def is_current_emergency(session: Session, entry: TimelineEntry) -> bool:
         session, entry.patient_id)
 
 
-def feed_flags() -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+def feed_flags() -> tuple[ColumnElement[bool], ...]:
     """Columns a feed query adds so that `build` needs no per-page lookups by id for them: whether the
-    reader (bound as `READER_PARAM` when the query runs) has read each entry, whether it has addressees."""
-    return _READ_FLAG, _ADDRESSED_FLAG
+    reader (bound as `READER_PARAM` when the query runs) has read each entry, whether it has addressees,
+    whether it carries files."""
+    return _READ_FLAG, _ADDRESSED_FLAG, _ATTACHED_FLAG
+
+
+def registry(settings: Settings) -> SheetRegistry:
+    """The sheet registry the application serves (loaded from the settings' schema directory)."""
+    return sheet_service.registry_for(settings.schemas_dir)
+
+
+def withheld_subtrees(sheets: SheetRegistry, sheet_id: str, version: int,
+                      readable: frozenset[str]) -> list[Subtree]:
+    """The parts of a sheet version with a category of their own that `readable` does not include."""
+    return [s for s in sheets.subtrees(sheet_id, version) if s.category not in readable]
 
 
 def build(
     session: Session, *, keyring: Keyring, settings: Settings, actor: Actor, entries: Sequence[Any],
-    detail: bool = False, flagged: bool = False,
+    readable: Mapping[uuid.UUID, frozenset[str]], detail: bool = False, flagged: bool = False,
 ) -> list[EntryOut]:
     """API models for entry rows the caller has already been allowed to read.
 
-    `entries` are `TimelineEntry` objects or Core rows of its table (the feed reads rows: no ORM identity
-    map for 50 read-only rows); `flagged` rows also carry the `feed_flags` columns. The lookups below are
-    Core queries, which do not autoflush, so pending changes are flushed first as an ORM query would.
+    `readable` holds, per patient, the categories the reader's access decision covers: the parts of a sheet
+    with another category are left out of `data` and named in `withheld`. `entries` are `TimelineEntry`
+    objects or Core rows of its table (the feed reads rows: no ORM identity map for 50 read-only rows);
+    `flagged` rows also carry the `feed_flags` columns. The lookups below are Core queries, which do not
+    autoflush, so pending changes are flushed first as an ORM query would.
     """
     if not entries:
         return []
@@ -147,6 +185,13 @@ def build(
     if addressed:
         for r in session.execute(_RECIPIENTS, {"ids": addressed}):
             recipients[r.entry_id].append(r)
+    with_files = [e.id for e in entries if e.has_attachments] if flagged else ids
+    files: dict[uuid.UUID, list[AttachmentOut]] = defaultdict(list)
+    if with_files:
+        for f in session.execute(_ATTACHMENTS, {"ids": with_files}):
+            files[f.entry_id].append(AttachmentOut(
+                id=f.id, patient_id=f.patient_id, sheet=f.sheet_id, content_type=f.content_type, size=f.size,
+                created_at=f.created_at, metadata_stripped=f.content_type in images.FORMATS))
     if flagged:
         read = {e.id for e in entries if e.read_by_me}
     else:
@@ -169,10 +214,10 @@ def build(
         for pid in {e.patient_id for e in entries if e.sheet_id == "acp"}
     }
     context = _Context(users, orgs, utcnow() - timedelta(hours=settings.ack_overdue_hours),
-                       Unsealer(session, keyring))
+                       Unsealer(session, keyring), registry(settings), readable)
     return [
         _one(e, context, recipients[e.id], e.id in read or e.author_id == actor.user_id,
-             acp_current.get(e.patient_id), reads[e.id] if detail else None)
+             acp_current.get(e.patient_id), reads[e.id] if detail else None, files[e.id])
         for e in entries
     ]
 
@@ -183,6 +228,8 @@ class _Context:
     orgs: dict[uuid.UUID, str]
     overdue_before: datetime
     unseal: Unsealer
+    sheets: SheetRegistry
+    readable: Mapping[uuid.UUID, frozenset[str]]
 
     def user_name(self, user_id: uuid.UUID | None) -> str | None:
         return self.users.get(user_id) if user_id else None
@@ -193,9 +240,12 @@ class _Context:
 
 def _one(
     e: Any, ctx: _Context, recipients: list[Any], read_by_me: bool,
-    current_acp: uuid.UUID | None, reads: list[Any] | None,
+    current_acp: uuid.UUID | None, reads: list[Any] | None, files: list[AttachmentOut],
 ) -> EntryOut:
-    data = ctx.unseal(e, PAYLOAD_AAD, e.payload_ct)
+    # No decision for the patient means nothing of a category of its own is shown (fail closed).
+    readable = ctx.readable.get(e.patient_id, frozenset())
+    hidden = withheld_subtrees(ctx.sheets, e.sheet_id, e.sheet_version, readable)
+    data, withheld = subtrees.withhold(ctx.unseal(e, PAYLOAD_AAD, e.payload_ct), hidden)
     live = e.is_head and e.status == EntryStatus.final
     acp_is_current: bool | None = None
     if e.sheet_id == "acp" and e.posted_at is not None:
@@ -224,16 +274,18 @@ def _one(
         sheet_version=e.sheet_version, category=e.category, version=e.version, revision=e.revision,
         status=e.status, priority=e.priority,
         is_current=e.is_head, data=data, author=author, created_at=e.created_at, updated_at=e.updated_at,
-        posted_at=e.posted_at, supersedes_id=e.supersedes_id,
+        posted_at=e.posted_at, record_posted_at=e.record_posted_at, supersedes_id=e.supersedes_id,
         amendment_reason=ctx.unseal(e, AMENDMENT_AAD, e.amendment_reason_ct), entered_in_error=error,
         recipients=recipient_out,
         awaiting_acknowledgement=live and any(r.acknowledged_at is None for r in recipients),
         acknowledgement_overdue=any(r.overdue for r in recipient_out), read_by_me=read_by_me,
         acp_current=acp_is_current,
-        admission_bonus=(bonuses.admission_bonus(data, e.posted_at) if e.sheet_id == "admission-info"
+        # The bonus is earned by the first posting; amending a typo later does not send the sheet again.
+        admission_bonus=(bonuses.admission_bonus(data, e.record_posted_at) if e.sheet_id == "admission-info"
                          else None),
         discharge_bonus=bonuses.discharge_bonus(data) if e.sheet_id == "discharge-info" else None,
         read_by=None if reads is None else [
             ReadOut(user_id=r.user_id, name=ctx.user_name(r.user_id) or "", read_at=r.read_at) for r in reads
         ],
+        attachments=files, withheld=withheld,
     )

@@ -4,6 +4,9 @@ Shared by timeline attachments, consent scans and paper intake. Memory is the bu
 small, highly compressed file can name a huge bitmap, so the size in the header is checked before any
 pixel is decoded, and a large JPEG is decoded at 1/2, 1/4 or 1/8 scale by the JPEG decoder itself
 (`Image.draft`, no full-size buffer) instead of being refused.
+
+HEIC photos (iPhone and iPad cameras) are decoded by pillow-heif (libheif with its HEVC decoder, bundled in
+the wheel) and re-encoded as JPEG: upright, without EXIF, and viewable on every tablet's browser.
 """
 
 from __future__ import annotations
@@ -11,16 +14,23 @@ from __future__ import annotations
 import io
 import math
 
+import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from renkei.errors import FieldProblem, PayloadTooLarge, UnsupportedMediaType
+
+# Lets Image.open read HEIF; `decode` still accepts it only where the sniffed type says image/heic.
+pillow_heif.register_heif_opener()
 
 # 40 Mpx (160 MB as RGBA) is above any phone's default photo (12-24 Mpx) and bounds one decode's memory.
 MAX_PIXELS = 40_000_000
 # A baseline JPEG up to this size is reduced while decoding (108/200-Mpx phone modes, scanners at 600 dpi).
 MAX_JPEG_PIXELS = 4 * MAX_PIXELS
 FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
-_OPENED_AS = {"image/jpeg": frozenset({"JPEG", "MPO"}), "image/png": frozenset({"PNG"})}
+# Types that are stored re-encoded as another: HEIC as JPEG.
+REENCODED_AS = {"image/heic": "image/jpeg"}
+_OPENED_AS = {"image/jpeg": frozenset({"JPEG", "MPO"}), "image/png": frozenset({"PNG"}),
+              "image/heic": frozenset({"HEIF"})}
 _DRAFT_SCALES = (1, 2, 4, 8)
 
 
@@ -89,7 +99,24 @@ def decode(
 
 def strip_metadata(content: bytes, content_type: str, *, field: str = "/file") -> bytes:
     """Re-encode a JPEG or PNG without EXIF, GPS, XMP or text chunks; orientation and colour profile kept."""
-    image = decode(content, content_type, field=field)
+    return _encode(decode(content, content_type, field=field), content_type, field)
+
+
+def normalise(content: bytes, content_type: str, *, field: str = "/file") -> tuple[bytes, str]:
+    """A photo as it is stored: JPEG and PNG stripped of metadata, HEIC re-encoded as such a JPEG.
+    Returns the bytes and their content type."""
+    stored_as = REENCODED_AS.get(content_type, content_type)
+    try:
+        image = decode(content, content_type, field=field)
+    except UnreadableImage:
+        if content_type not in REENCODED_AS:
+            raise
+        raise UnsupportedMediaType(fields=[FieldProblem(field, "HEIC画像として読み取れません",
+                                                        "The file is not a readable HEIC image")]) from None
+    return _encode(image, stored_as, field), stored_as
+
+
+def _encode(image: Image.Image, content_type: str, field: str) -> bytes:
     icc = image.info.get("icc_profile")
     if content_type == "image/jpeg" and image.mode not in ("RGB", "L", "CMYK"):
         image = image.convert("RGB")

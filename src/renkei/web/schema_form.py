@@ -40,6 +40,11 @@ class FormNode:
     required: bool = False
     section: str | None = None
     help_ja: str | None = None
+    help_en: str | None = None
+    # "entry_ref" fields: the sheet whose entries may be chosen (`x-entry-sheet`).
+    entry_sheet: str | None = None
+    # The files of the entry itself (not of its data): the page script sends them as `attachment_ids`.
+    envelope: bool = False
     choices: list[Choice] = field(default_factory=list)
     children: list[FormNode] = field(default_factory=list)
     item: FormNode | None = None
@@ -109,7 +114,8 @@ def _node(resolver: _Resolver, raw: dict[str, Any], base: str, pointer: str, dep
     ja = node.get("title") or pointer.rsplit("/", 1)[-1]
     en = node.get("x-title-en") or ja
     common: dict[str, Any] = {"pointer": pointer, "ja": ja, "en": en, "section": node.get("x-section"),
-                              "help_ja": node.get("description"), "depth": depth}
+                              "help_ja": node.get("description"), "help_en": node.get("x-description-en"),
+                              "depth": depth}
     kind = node.get("type")
     if kind == "object":
         return FormNode("group", children=_children(resolver, node, base, pointer, depth), **common)
@@ -143,6 +149,8 @@ def _node(resolver: _Resolver, raw: dict[str, Any], base: str, pointer: str, dep
             return FormNode("date", **lengths, **common)
         if fmt == "date-time":
             return FormNode("datetime", **common)
+        if fmt == "uuid" and isinstance(node.get("x-entry-sheet"), str):
+            return FormNode("entry_ref", entry_sheet=node["x-entry-sheet"], **common)
         if fmt == "uuid":
             return FormNode("uuid", **lengths, **common)
         pattern = node.get("pattern")
@@ -151,6 +159,29 @@ def _node(resolver: _Resolver, raw: dict[str, Any], base: str, pointer: str, dep
         wide = (node.get("maxLength") or TEXTAREA_FROM) >= TEXTAREA_FROM
         return FormNode("textarea" if wide else "text", pattern=pattern, **lengths, **common)
     return None
+
+
+def prune(nodes: list[FormNode], patterns: list[str]) -> list[FormNode]:
+    """The form without the fields the patterns name (JSON pointers, `*` for any item of a list): the parts
+    of a sheet the author's consent does not cover."""
+    if not patterns:
+        return nodes
+    kept = []
+    for node in nodes:
+        if any(_names(node.pointer, pattern) for pattern in patterns):
+            continue
+        node.children = prune(node.children, patterns)
+        if node.item is not None:
+            node.item.children = prune(node.item.children, patterns)
+        kept.append(node)
+    return kept
+
+
+def _names(pointer: str, pattern: str) -> bool:
+    have, want = pointer.split("/"), pattern.split("/")
+    return len(have) == len(want) and all(
+        w == h or (w == "*" and h.startswith("__i") and h.endswith("__"))
+        for h, w in zip(have, want, strict=True))
 
 
 def _choices(node: dict[str, Any]) -> list[Choice]:
@@ -175,6 +206,7 @@ class ValueRow:
     value_en: str = ""
     attachment_ids: list[str] = field(default_factory=list)
     heading: bool = False
+    entry_id: str | None = None
 
 
 def describe(nodes: list[FormNode], data: Any) -> list[ValueRow]:
@@ -212,6 +244,8 @@ def _describe(nodes: list[FormNode], data: dict[str, Any], depth: int, rows: lis
                 _describe(node.item.children, holder, depth + 2, rows)
         elif node.kind == "attachments" and isinstance(value, list):
             rows.append(ValueRow(depth, node.ja, node.en, attachment_ids=[str(v) for v in value]))
+        elif node.kind == "entry_ref" and isinstance(value, str):
+            rows.append(ValueRow(depth, node.ja, node.en, entry_id=value))
         else:
             ja, en = _shown(node, value)
             rows.append(ValueRow(depth, node.ja, node.en, ja, en))

@@ -87,6 +87,8 @@
   function collect() {
     var data = {};
     form.querySelectorAll("[data-path]").forEach(function (el) {
+      // The entry's own files are sent beside the data (`attachment_ids`), not inside it.
+      if (el.closest("[data-envelope]")) { return; }
       var path = el.dataset.path;
       var type = el.dataset.type;
       if (el.type === "radio") {
@@ -136,6 +138,11 @@
     return Array.prototype.map.call(form.querySelectorAll("input[data-recipient]:checked"), function (el) {
       return el.dataset.recipient === "user" ? { user_id: el.value } : { organisation_id: el.value };
     });
+  }
+
+  function attachmentIds() {
+    return Array.prototype.map.call(form.querySelectorAll("[data-envelope] input[type=hidden][data-path]"),
+                                    function (el) { return el.value; });
   }
 
   function priority() {
@@ -316,6 +323,8 @@
   try {
     var prefill = JSON.parse(document.getElementById("entry-prefill").textContent || "{}");
     Object.keys(prefill || {}).forEach(function (k) { fill(prefill[k], "/" + k); });
+    var files = document.getElementById("entry-prefill-files");
+    if (files) { fill(JSON.parse(files.textContent || "[]"), "/attachment_ids"); }
   } catch (e) { /* a form without prefill */ }
   // A group that must have items starts with as many empty ones as it needs.
   form.querySelectorAll("[data-repeat][data-min]").forEach(function (rep) {
@@ -360,7 +369,8 @@
   form.addEventListener("change", function (ev) { if (!ev.target.closest("input[data-upload]")) { markDirty(); } });
 
   function draftBody() {
-    return { data: collect(), status: "draft", priority: priority(), recipients: recipients() };
+    return { data: collect(), status: "draft", priority: priority(), recipients: recipients(),
+             attachment_ids: attachmentIds() };
   }
 
   function saveDraft(manual) {
@@ -441,11 +451,12 @@
       if (mode === "amend") {
         var reason = form.querySelector('[data-meta="reason"]').value.trim();
         url = "/api/v1/entries/" + entryId + "/amend";
-        body = { data: data, reason: reason, priority: priority() };
+        body = { data: data, reason: reason, priority: priority(), attachment_ids: attachmentIds() };
         headers["If-Match"] = etag;
       } else {
         url = "/api/v1/patients/" + patientId + "/entries";
-        body = { sheet: sheet, version: version, data: data, status: "final", priority: priority(), recipients: recipients() };
+        body = { sheet: sheet, version: version, data: data, status: "final", priority: priority(), recipients: recipients(),
+                 attachment_ids: attachmentIds() };
       }
       return R.sendWithRetry(function () { return R.api("POST", url, { json: body, headers: headers }); }, {
         cancelled: function () { return cancelled; },
