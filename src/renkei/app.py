@@ -39,6 +39,8 @@ from renkei.notify import routes as notify_routes
 from renkei.notify.hub import Hub
 from renkei.patients import pages as patient_pages
 from renkei.patients import routes as patient_routes
+from renkei.printing import hooks as printing_hooks
+from renkei.printing import pages as printing_pages
 from renkei.printing import routes as printing_routes
 from renkei.sheets import routes as sheet_routes
 from renkei.sheets import service as sheet_service
@@ -103,7 +105,9 @@ def create_app(
     )
     # The audit chain is appended inside each request's transaction, just before it commits; events noted
     # by auth and patients are appended first, so the outbox lock is always taken before the audit lock.
-    app.state.precommit_hooks = [notify_hooks.precommit, audit_service.precommit_hook(keyring, settings)]
+    # Paper intakes follow their paper entries' transcription state before either is written.
+    app.state.precommit_hooks = [printing_hooks.precommit, notify_hooks.precommit,
+                                 audit_service.precommit_hook(keyring, settings)]
     # Tests bound to one rolled-back connection get no hub: its threads would share that connection.
     app.state.hub = Hub(settings, engine=engine, write_sessionmaker=app.state.sessionmaker,
                         enabled=bind is None)
@@ -144,6 +148,7 @@ def create_app(
     app.include_router(timeline_pages.router)
     app.include_router(entry_form_pages.router)
     app.include_router(printing_routes.router)
+    app.include_router(printing_pages.router)
     return app
 
 

@@ -177,6 +177,8 @@ EXAMPLES: dict[tuple[str, str], Example] = {
     ("GET", "/print/patients/{patient_id}/consent-withdrawal.{output}"): Example("consent"),
     ("GET", "/print/entries/{entry_id}.{output}"): Example("clinical"),
     ("GET", "/print/patients/{patient_id}/emergency-card.{output}"): Example("emergency"),
+    # Narrowed like the timeline: a break-the-glass holder lists the emergency scope's paper only.
+    ("GET", "/api/v1/patients/{patient_id}/paper-intakes"): Example("emergency"),
 }
 
 @dataclass(frozen=True)
@@ -243,6 +245,10 @@ ID_LESS: dict[tuple[str, str], IdLess | str] = {
     ("GET", "/addressed"): IdLess(
         lambda ctx, h: ctx.client.get("/addressed", headers=h), arrange=lambda ctx: ctx.addressed_entry_id,
         member=_care_manager, outsider=_outsider, marker=_name),
+    # The upload page: my patients (for a form without a QR) and my paper awaiting transcription.
+    ("GET", "/paper-intake"): IdLess(
+        lambda ctx, h: ctx.client.get("/paper-intake", headers=h), member=_care_manager, outsider=_outsider,
+        marker=_name),
     # Live events need the real event hub (a server process): tested there, and that test must exist.
     ("WS", "/ws"): (
         "tests.notify.test_live_delivery:test_an_outsider_receives_nothing_of_a_patient_they_do_not_treat"),

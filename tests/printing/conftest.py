@@ -15,9 +15,12 @@ from renkei.config import Settings
 from renkei.crypto.keyring import Keyring
 from renkei.db.session import make_sessionmaker
 from renkei.directory.models import User
+from renkei.printing.forms import FormBuilder
+from renkei.printing.render import pdf_text
 from renkei.sheets.registry import SheetRegistry
 from tests.factories import World, auth_headers, build_world, make_org
-from tests.timeline.support import example, join_team, posted
+from tests.printing.instances import Generator, Instance, expectations
+from tests.timeline.support import example, join_team, png_bytes, posted, upload
 
 SHEETS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "print"
@@ -33,6 +36,8 @@ class Printed:
     pdfs: dict[str, bytes] = field(default_factory=dict)  # sheet id -> PDF of the entry
     blank: dict[str, bytes] = field(default_factory=dict)  # sheet id -> blank PDF with the patient header
     fully_blank: dict[str, bytes] = field(default_factory=dict)  # sheet id -> PDF without any patient
+    # sheet id -> (instance filling every field, text of each page of its PDF)
+    every_field: dict[str, list[tuple[Instance, list[str]]]] = field(default_factory=dict)
 
 
 @pytest.fixture(scope="session")
@@ -65,11 +70,35 @@ def printed(engine: Engine, settings: Settings, registry: SheetRegistry) -> Iter
                 result.blank[sheet.id] = fetch(client, doctor,
                                                f"/print/blank/{sheet.id}.pdf?patient_id={world.patient_id}")
                 result.fully_blank[sheet.id] = fetch(client, doctor, f"/print/blank/{sheet.id}.pdf")
+            print_every_field(client, registry, result, {"admission-info": manager}, doctor)
         yield result
     finally:
         db.close()
         outer.rollback()
         connection.close()
+
+
+def print_every_field(client: TestClient, registry: SheetRegistry, result: Printed,
+                      authors: dict[str, dict[str, str]], default: dict[str, str]) -> None:
+    """Post and print, for every sheet version, instances that fill every field of its schema."""
+    builder = FormBuilder(registry)
+    patient_id = result.world.patient_id
+    referenced = posted(client, default, patient_id, "message", {"text": "参照される記録"})["id"]
+    photos: dict[int, str] = {}
+    for sheet in registry.all():
+        headers = authors.get(sheet.id, default)
+        if id(headers) not in photos:  # an attachment is referenced by the one who uploaded it
+            r = upload(client, headers, patient_id, sheet.id, png_bytes())
+            assert r.status_code == 201, r.text
+            photos[id(headers)] = r.json()["id"]
+        generator = Generator(builder, sheet, attachment_id=photos[id(headers)], entry_id=referenced,
+                              entries_by_sheet={k: e["id"] for k, e in result.entries.items()})
+        printed = []
+        for data in generator.instances():
+            entry = posted(client, headers, patient_id, sheet.id, data, version=sheet.version)
+            pdf = fetch(client, default, f"/print/entries/{entry['id']}.pdf")
+            printed.append((expectations(builder, sheet, entry["data"]), pdf_text(pdf)))
+        result.every_field[f"{sheet.id}/{sheet.version}"] = printed
 
 
 def fetch(client: TestClient, headers: dict[str, str], url: str) -> bytes:

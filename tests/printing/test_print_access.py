@@ -174,3 +174,17 @@ def test_refused_break_glass_print_is_audited_as_a_denial(client, db, world, as_
     ]
     assert all(row.grant_id is not None and row.patient_id == world.patient_id for row in rows)
     assert not db.scalars(select(PrintJob).where(PrintJob.printed_by == holder.id)).all()
+
+
+def test_a_fully_blank_printout_needs_sign_in_and_is_audited_without_a_patient(client, db, world, as_user):
+    r = client.get("/print/blank/care-note.pdf", follow_redirects=False, headers={"accept": "application/json"})
+    assert r.status_code == 401
+    assert client.get("/print/blank/care-note.html", headers=as_user(world.nurse)).status_code == 200
+    job = db.scalars(select(PrintJob).where(PrintJob.printed_by == world.nurse.id)).one()
+    assert job.patient_id is None
+    db.expire_all()
+    rows = db.scalars(select(AuditEvent).where(AuditEvent.actor_user_id == world.nurse.id,
+                                               AuditEvent.action == "print")).all()
+    assert [(r.event, r.decision, r.reason, r.patient_id) for r in rows] == [
+        ("print.blank", "allow", "no_patient", None)]
+    assert str(job.id) in rows[0].target_ids and rows[0].sheet_ids == "care-note"

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import date, datetime
-from typing import Any
 
 import pytest
 from PIL import Image
 
-from renkei.printing import formatting, qr
+from renkei.printing import qr
 from renkei.printing.forms import FormBuilder
 from renkei.printing.render import pdf_page_png, pdf_text
 from renkei.sheets.registry import SheetRegistry
 from tests.printing.conftest import ARTIFACTS, SHEETS_DIR, Printed
+from tests.printing.instances import PLATFORM_OWNED, Instance
 
 SHEET_IDS = sorted(p.name for p in SHEETS_DIR.iterdir() if p.is_dir() and not p.name.startswith("_"))
 # The MHLW model forms are laid out by hand with their official headings.
@@ -30,8 +29,10 @@ OFFICIAL_HEADINGS = {
         "看護の視点", "リハビリの視点", "症状・病状の予後・予測", "聞き取り記録",
     ],
 }
-# Fields the platform sets or that the hand-laid ADL grid shows as a bare ■ under a column heading.
-NOT_PRINTED_AS_LABEL = ("/header/provided_at", "/status", "/function/adl/")
+# Hand-laid grids print a ticked option as a bare ■ under its column heading: the row reads title + boxes.
+GRID_FIELDS = {"admission-info": "/function/adl/"}
+SHEET_VERSIONS = sorted(f"{p.parent.name}/{p.stem}" for p in SHEETS_DIR.glob("*/*.json")
+                        if not p.parent.name.startswith("_"))
 
 
 def flat(text: str) -> str:
@@ -39,48 +40,54 @@ def flat(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-def leaves(schema_form, data: Any, path: str = "") -> list[tuple[str, Any]]:
-    if isinstance(data, dict):
-        return [leaf for k, v in data.items() for leaf in leaves(schema_form, v, f"{path}/{k}")]
-    if isinstance(data, list) and data and isinstance(data[0], dict):
-        return [leaf for i, v in enumerate(data) for leaf in leaves(schema_form, v, f"{path}/{i}")]
-    return [(path, data)]
-
-
-def expected_strings(registry: SheetRegistry, sheet_id: str, data: dict) -> list[str]:
-    """What a reader must find on paper for each value: the text, the date in Japanese, ■ + the option label."""
-    sheet = registry.get(sheet_id, 1)
-    form = FormBuilder(registry).build(sheet, data)
-    wanted = []
-    for path, value in leaves(form, data):
-        if path.startswith(NOT_PRINTED_AS_LABEL) or isinstance(value, bool):
-            continue
-        field = form._index[path]
-        if field.kind in ("choice", "multi"):
-            wanted += ["■" + o.label for o in field.options if o.checked]
-        elif field.kind == "date":
-            wanted.append(formatting.format_date(date.fromisoformat(value)))
-        elif field.kind == "datetime":
-            wanted.append(formatting.format_datetime(datetime.fromisoformat(value)))
+def missing_values(registry: SheetRegistry, sheet_version: str, instance: Instance, text: str) -> list[str]:
+    """Every value of the instance that the PDF text lacks: texts, dates and numbers as printed,
+    ■ + label of every ticked option, and one ■ per true boolean (counted: their labels vary by form)."""
+    sheet_id, version = sheet_version.split("/")
+    form = FormBuilder(registry).build(registry.get(sheet_id, int(version)), instance.data)
+    grid = GRID_FIELDS.get(sheet_id)
+    wanted = [flat(t) for t in instance.texts]
+    for pointer, label in instance.checked:
+        if grid and pointer.startswith(grid):
+            f = form.at(pointer)
+            wanted.append(flat(f.title) + "".join("■" if o.checked else "□" for o in f.options))
         else:
-            wanted.append(str(value))
-    return wanted
+            wanted.append("■" + flat(label))
+    missing = [w for w in wanted if w not in text]
+    ticks = len(instance.checked) + len(instance.true_booleans)
+    if text.count("■") != ticks:
+        missing.append(f"{ticks} ticks (■) expected, {text.count('■')} printed")
+    return missing
 
 
-@pytest.mark.parametrize("sheet_id", SHEET_IDS)
-def test_entry_pdf_shows_the_japanese_section_titles_and_every_value(printed: Printed, registry, sheet_id):
-    text = flat("".join(pdf_text(printed.pdfs[sheet_id])))
-    sheet = registry.get(sheet_id, 1)
-    assert flat(sheet.title) in text
+@pytest.mark.parametrize("sheet_version", SHEET_VERSIONS)
+def test_entry_pdf_shows_the_japanese_section_titles_and_every_value(printed: Printed, registry, sheet_version):
+    sheet_id, version = sheet_version.split("/")
+    sheet = registry.get(sheet_id, int(version))
+    instances = printed.every_field[sheet_version]
+    assert instances, "every schema version is printed"
     if sheet_id in OFFICIAL_HEADINGS:
         headings = OFFICIAL_HEADINGS[sheet_id]
     else:
         headings = [s.title for s in FormBuilder(registry).build(sheet, None).sections if s.title]
-    missing_titles = [h for h in headings if flat(h) not in text]
-    assert not missing_titles
-    data = printed.entries[sheet_id]["data"]
-    missing_values = [v for v in expected_strings(registry, sheet_id, data) if flat(v) not in text]
-    assert not missing_values
+    for instance, pages in instances:
+        text = flat("".join(pages))
+        assert flat(sheet.title) in text
+        assert not [h for h in headings if flat(h) not in text]
+        assert not missing_values(registry, sheet_version, instance, text)
+
+
+def test_every_enum_option_is_ticked_in_some_printed_instance(printed: Printed, registry):
+    """The generated instances cover every option of every choice, so each label is printed ticked once."""
+    for sheet_version, instances in printed.every_field.items():
+        sheet_id, version = sheet_version.split("/")
+        form = FormBuilder(registry).build(registry.get(sheet_id, int(version)), None)
+        ticked = {(re.sub(r"/\d+/", "/*/", p), label) for instance, _ in instances for p, label in instance.checked}
+        # Options the platform chooses (the ACP's current/superseded status) are not the client's to pick.
+        options = {(re.sub(r"/\d+/", "/*/", p), o.label) for p, f in form._index.items()
+                   if f.kind in ("choice", "multi") and p not in PLATFORM_OWNED.get(sheet_id, ())
+                   for o in f.options}
+        assert not options - ticked, (sheet_version, sorted(options - ticked))
 
 
 @pytest.mark.parametrize("sheet_id", SHEET_IDS)

@@ -53,7 +53,8 @@ def entry_event(session: Session, *, kind: str, entry: TimelineEntry, actor: Act
             service.notify_users(session, user_ids=[entry.author_id], kind=event, patient_id=entry.patient_id,
                                  refs=refs)
         return
-    summary = entry.sheet_id in SUMMARY_SHEETS
+    # A paper form awaiting transcription changes no current status (the summary skips it).
+    summary = entry.sheet_id in SUMMARY_SHEETS and entry.paper_intake_id is None
     if summary:
         service.append(session, kind=Kind.summary_changed, urgent=urgent,
                        refs={"entry_id": entry.id, "sheet": entry.sheet_id}, **team)

@@ -55,8 +55,8 @@ class QrAmbiguous(IntakeRefused):
 
 class NotFileable(IntakeRefused):
     code = "form_not_fileable"
-    message_ja = "この用紙は記録として取り込めません（同意書は同意の画面から登録してください）"
-    message_en = "This printout cannot be filed as a record (file signed consent forms from the consent screen)"
+    message_ja = "この用紙は記録として取り込めません（救急医療情報カードなど、控えとして印刷した用紙です）"
+    message_en = "This printout cannot be filed as a record (an emergency card and the like are copies)"
 
 
 class PatientRequired(IntakeRefused):
@@ -96,3 +96,19 @@ class IntakeBusy(DomainError):
 
     def __init__(self) -> None:
         super().__init__(headers={"Retry-After": "5"})
+
+
+class ConsentFormUnbound(IntakeRefused):
+    code = "consent_form_unbound"
+    message_ja = ("この同意書は記録された同意に結び付いていません。同意を記録してから取り込むか、"
+                  "同意の画面から署名済みの用紙を登録してください")
+    message_en = ("This consent form belongs to no recorded consent: record the consent first, or add the "
+                  "signed form on the consent screen")
+
+
+class ConsentNotCurrent(IntakeRefused):
+    code = "consent_not_current"
+    message_ja = ("この用紙を印刷した同意は、その後の同意に置き換えられたか撤回されています。"
+                  "最新の同意で印刷し直してください")
+    message_en = ("The consent this form was printed for has since been replaced or withdrawn; print the "
+                  "form again for the current consent")

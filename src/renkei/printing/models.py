@@ -33,14 +33,17 @@ class PrintJob(SQLModel, table=True):
     output: str = Field(sa_column=Column(String(10), nullable=False))
     patient_id: uuid.UUID | None = Field(default=None, foreign_key="patient.id")
     entry_id: uuid.UUID | None = Field(default=None, foreign_key="timeline_entry.id")
+    # A consent form printed with a recorded consent's scope, or a withdrawal form naming the version.
+    consent_id: uuid.UUID | None = Field(default=None, foreign_key="consent.id")
     printed_by: uuid.UUID = Field(foreign_key="user_account.id", index=True)
     organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
     printed_at: datetime = created_at_field()
 
 
 class IntakeStatus(StrEnum):
-    awaiting_transcription = "awaiting_transcription"  # 転記待ち
-    transcribed = "transcribed"
+    awaiting_transcription = "awaiting_transcription"  # 紙・転記待ち
+    transcribed = "transcribed"  # 紙から転記済み
+    withdrawn = "withdrawn"  # the paper entry was marked entered in error (a wrong upload)
 
 
 class PaperIntake(SQLModel, table=True):
@@ -59,3 +62,5 @@ class PaperIntake(SQLModel, table=True):
     uploaded_by: uuid.UUID = Field(foreign_key="user_account.id")
     uploaded_at: datetime = created_at_field()
     transcribed_entry_id: uuid.UUID | None = Field(default=None, foreign_key="timeline_entry.id")
+    # The paper entry on the timeline (紙・転記待ち) that shows the image to the team.
+    entry_id: uuid.UUID | None = Field(default=None, foreign_key="timeline_entry.id")

@@ -20,6 +20,7 @@ from renkei.printing.qr import PDFIUM_LOCK
 log = logging.getLogger("renkei.printing")
 
 CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩"
+GENERIC_SHEET = "_sheet.html.j2"
 # WeasyPrint's logger reports every unsupported CSS property at WARNING; those are layout details,
 # not operational problems, and the messages could quote template text.
 logging.getLogger("weasyprint").setLevel(logging.ERROR)
@@ -52,6 +53,15 @@ class FormRenderer:
 
     def has(self, name: str) -> bool:
         return (self.forms_dir / name).is_file()
+
+    def sheet_template(self, sheet_id: str, version: int) -> str:
+        """The sheet version's own form, or the generic layout from its schema when it has none yet
+        (a schema version deployed ahead of its template still prints, in the plain layout)."""
+        name = f"{sheet_id}/{version}.html.j2"
+        if self.has(name):
+            return name
+        log.warning("no print template for sheet %s version %d: using the generic layout", sheet_id, version)
+        return GENERIC_SHEET
 
     def html(self, template: str, context: dict[str, Any]) -> str:
         return self.env.get_template(template).render(**context)

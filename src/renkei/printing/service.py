@@ -31,21 +31,9 @@ from renkei.printing.render import FormRenderer
 from renkei.sheets import service as sheets_service
 from renkei.timeline import queries as timeline_queries
 from renkei.timeline import service as timeline_service
-from renkei.timeline.schemas import TimelineQuery
 
 EMERGENCY_SHEET = "emergency-info"
 CARD_FORM = ("emergency-card", 1)
-CONSENT_FORM = ("consent", 1)
-WITHDRAWAL_FORM = ("consent-withdrawal", 1)
-CATEGORY_LABELS = {
-    "admission": "入院時の情報（入院時情報提供書）",
-    "discharge": "退院時の情報（退院・退所情報記録書）",
-    "emergency": "急変時の情報（急変時情報シート）",
-    "acp": "人生会議（ACP）・看取りの記録",
-    "visit": "訪問診療の記録",
-    "care": "日常の療養支援記録",
-    "message": "連絡",
-}
 
 
 class Output(StrEnum):
@@ -123,10 +111,11 @@ def patient_header(
 def start_job(
     session: Session, keyring: Keyring, actor: Actor, *, kind: PrintKind, form_id: str, form_version: int,
     title: str, title_en: str, output: str, patient_id: uuid.UUID | None, entry_id: uuid.UUID | None = None,
+    consent_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     """Record the print job and return the `doc` block of the template: titles, QR code, who and when."""
     job = PrintJob(kind=kind.value, form_id=form_id, form_version=form_version, output=output,
-                   patient_id=patient_id, entry_id=entry_id, printed_by=actor.user_id,
+                   patient_id=patient_id, entry_id=entry_id, consent_id=consent_id, printed_by=actor.user_id,
                    organisation_id=actor.organisation_id)
     session.add(job)
     session.flush()
@@ -140,6 +129,8 @@ def start_job(
         "printed_at": format_datetime(job.printed_at),
         "printed_on": format_date(job.printed_at.astimezone(JST).date()),
         "status_note": None, "variant": "blank",
+        # The HTML print view marks itself as a preview and links to the PDF (`pdf_href`, set by the caller).
+        "html_view": output == Output.html.value, "pdf_href": "",
     }
 
 
@@ -148,15 +139,14 @@ def print_code(print_id: uuid.UUID) -> str:
     return print_id.hex[:8].upper()
 
 
-def render(kit: PrintKit, template: str, context: dict[str, Any], output: Output, *, name: str) -> Printout:
+def render(
+    kit: PrintKit, template: str, context: dict[str, Any], output: Output, *, name: str, pdf_href: str = "",
+) -> Printout:
+    context["doc"]["pdf_href"] = pdf_href
     html = kit.renderer.html(template, context)
     if output is Output.html:
         return Printout(html.encode("utf-8"), "text/html; charset=utf-8", f"{name}.html")
     return Printout(kit.renderer.pdf(html), "application/pdf", f"{name}.pdf")
-
-
-def _template(form_id: str, version: int) -> str:
-    return f"{form_id}/{version}.html.j2"
 
 
 # -- sheets ------------------------------------------------------------------------------------
@@ -164,7 +154,7 @@ def _template(form_id: str, version: int) -> str:
 
 def print_blank(
     session: Session, *, kit: PrintKit, keyring: Keyring, actor: Actor, sheet_id: str, version: int | None,
-    patient_id: uuid.UUID | None, output: Output,
+    patient_id: uuid.UUID | None, output: Output, pdf_href: str = "",
 ) -> Printout:
     """A blank sheet to fill by hand: with the patient header, or fully blank (no patient at all)."""
     sheet = sheets_service.resolve(kit.builder.registry, sheet_id, version)
@@ -177,15 +167,20 @@ def print_blank(
                     title=sheet.title, title_en=sheet.title_en, output=output.value, patient_id=patient_id)
     if patient_id is not None:
         access.disclosed(decision, [doc["print_id"]])
+    else:
+        # No patient, so no access decision; printing is still on record (a signed-in user, ids only).
+        audit.record(session, actor=actor, action=Action.print.value, allowed=True, reason="no_patient",
+                     targets=[doc["print_id"]], category=sheet.category, sheet_id=sheet.id,
+                     event="print.blank")
     context = {"doc": doc, "patient": patient, "author": None, "form": kit.builder.build(sheet, None)}
-    return render(kit, _template(sheet.id, sheet.version), context, output,
-                  name=f"{sheet.id}-blank-{doc['print_code']}")
+    return render(kit, kit.renderer.sheet_template(sheet.id, sheet.version), context, output,
+                  name=f"{sheet.id}-blank-{doc['print_code']}", pdf_href=pdf_href)
 
 
 def print_sheet_data(
     session: Session, *, kit: PrintKit, keyring: Keyring, actor: Actor, patient_id: uuid.UUID, sheet_id: str,
     version: int, data: dict[str, Any], author: dict[str, Any] | None, entry_id: uuid.UUID | None,
-    status_note: str | None, decision: Decision, output: Output,
+    status_note: str | None, decision: Decision, output: Output, pdf_href: str = "",
 ) -> Printout:
     """A filled sheet, under the access decision the caller made for the entry the data came from."""
     sheet = sheets_service.resolve(kit.builder.registry, sheet_id, version)
@@ -197,35 +192,8 @@ def print_sheet_data(
     access.disclosed(decision, [doc["print_id"]])
     context = {"doc": doc, "patient": patient_header(session, keyring, patient_id), "author": author,
                "form": kit.builder.build(sheet, data)}
-    return render(kit, _template(sheet.id, sheet.version), context, output, name=f"{sheet.id}-{doc['print_code']}")
-
-
-# -- consent forms -----------------------------------------------------------------------------
-
-
-def print_consent_form(
-    session: Session, *, kit: PrintKit, keyring: Keyring, actor: Actor, patient_id: uuid.UUID,
-    withdrawal: bool = False, output: Output,
-) -> Printout:
-    """同意書 (scope options and signature lines) or 同意撤回書, blank but for the patient header and team."""
-    # Printing the form is how a consent is obtained, so the registrar may do it before any consent exists.
-    decision = require_print(session, actor, patient_id, Action.read_consent,
-                             event="print.consent_withdrawal" if withdrawal else "print.consent")
-    form_id, version = WITHDRAWAL_FORM if withdrawal else CONSENT_FORM
-    title, title_en = (("同意撤回書", "Withdrawal of consent") if withdrawal
-                       else ("情報共有についての同意書", "Consent to share information"))
-    doc = start_job(session, keyring, actor, kind=PrintKind.consent_withdrawal if withdrawal else PrintKind.consent,
-                    form_id=form_id, form_version=version, title=title, title_en=title_en, output=output.value,
-                    patient_id=patient_id)
-    access.disclosed(decision, [doc["print_id"]])
-    team = patient_service.list_team(session, actor=actor, patient_id=patient_id, include_ended=False)
-    organisations = sorted({(m["organisation_name"], str(m["organisation_id"])) for m in team})
-    context = {
-        "doc": doc, "patient": patient_header(session, keyring, patient_id), "author": None,
-        "organisations": [name for name, _ in organisations],
-        "categories": list(CATEGORY_LABELS.values()),
-    }
-    return render(kit, f"_{form_id}/{version}.html.j2", context, output, name=f"{form_id}-{doc['print_code']}")
+    return render(kit, kit.renderer.sheet_template(sheet.id, sheet.version), context, output,
+                  name=f"{sheet.id}-{doc['print_code']}", pdf_href=pdf_href)
 
 
 # -- entries -----------------------------------------------------------------------------------
@@ -234,11 +202,16 @@ STATUS_NOTES = {
     "draft": "下書き（未確定）Draft — not posted",
     "entered_in_error": "入力誤りとして取り消された記録です Entered in error — not valid",
 }
+# A paper entry has no structured content: the form prints empty and says where the record is.
+PAPER_NOTES = {
+    False: "紙で記入された記録です（原本は取り込んだ画像）・転記待ち Paper record, awaiting transcription",
+    True: "紙で記入された記録です（原本は取り込んだ画像）・転記済み Paper record, transcribed",
+}
 
 
 def print_entry(
     session: Session, *, kit: PrintKit, keyring: Keyring, settings: Settings, actor: Actor, entry_id: uuid.UUID,
-    output: Output,
+    output: Output, pdf_href: str = "",
 ) -> Printout:
     """A timeline entry on its sheet's form, as the printer may read it (404 otherwise)."""
     entry, _ = timeline_service.get_entry(session, keyring=keyring, settings=settings, actor=actor,
@@ -246,6 +219,8 @@ def print_entry(
     decision = require_print(session, actor, entry.patient_id, Action.print, category=entry.category,
                              sheet_id=entry.sheet, targets=[entry.id], event="print.entry")
     note = STATUS_NOTES.get(entry.status)
+    if note is None and entry.paper is not None:
+        note = PAPER_NOTES[entry.paper.transcribed_entry_id is not None]
     if note is None and not entry.is_current:
         note = "この版は最新ではありません（訂正あり）Superseded by an amendment"
     author = {
@@ -254,7 +229,8 @@ def print_entry(
     }
     return print_sheet_data(session, kit=kit, keyring=keyring, actor=actor, patient_id=entry.patient_id,
                             sheet_id=entry.sheet, version=entry.sheet_version, data=entry.data, author=author,
-                            entry_id=entry.id, status_note=note, decision=decision, output=output)
+                            entry_id=entry.id, status_note=note, decision=decision, output=output,
+                            pdf_href=pdf_href)
 
 
 # -- emergency card ------------------------------------------------------------------------------
@@ -262,7 +238,7 @@ def print_entry(
 
 def print_emergency_card(
     session: Session, *, kit: PrintKit, keyring: Keyring, settings: Settings, actor: Actor, patient_id: uuid.UUID,
-    card: bool, output: Output,
+    card: bool, output: Output, pdf_href: str = "",
 ) -> Printout:
     """救急医療情報キット card: DNAR, diseases, medication, allergies, contacts, the 24-hour number.
 
@@ -275,9 +251,14 @@ def print_emergency_card(
     registry = kit.builder.registry
     summary = timeline_queries.summary(session, keyring=keyring, settings=settings, actor=actor,
                                        patient_id=patient_id)
-    latest = timeline_queries.timeline(session, keyring=keyring, settings=settings, actor=actor,
-                                       patient_id=patient_id, query=TimelineQuery(kind=[EMERGENCY_SHEET], limit=1))
-    emergency = latest.items[0] if latest.items else None
+    # The summary's emergency entry is the latest *final* one (never one entered in error, whose DNAR
+    # status may be the opposite of the current one), at its newest amendment.
+    emergency = None
+    if summary.emergency is not None:
+        emergency, _ = timeline_service.get_entry(session, keyring=keyring, settings=settings, actor=actor,
+                                                  entry_id=summary.emergency.entry_id)
+    em_sheet = (registry.get(EMERGENCY_SHEET, emergency.sheet_version) if emergency
+                else registry.latest(EMERGENCY_SHEET))
     acp = summary.acp
     acp_data = {"treatment_preferences": acp.treatment_preferences, "record_date": acp.record_date,
                 "place_of_death": acp.place_of_death, "place_of_care": acp.place_of_care} if acp else None
@@ -287,12 +268,15 @@ def print_emergency_card(
                     patient_id=patient_id, entry_id=emergency.id if emergency else None)
     access.disclosed(decision, [doc["print_id"]])
     doc["variant"] = "filled"
+    # The folded card is cut out and folded: it has no page frame to repeat, in the PDF or the browser.
+    doc["html_view"] = output is Output.html and not card
     context = {
         "doc": doc, "patient": patient_header(session, keyring, patient_id, contact=contact), "author": None,
         "card": card,
-        "em": kit.builder.build(registry.latest(EMERGENCY_SHEET), emergency.data if emergency else {}),
+        "em": kit.builder.build(em_sheet, emergency.data if emergency else {}),
         "acp": kit.builder.build(registry.latest("acp"), acp_data) if acp_data else None,
         "summary": summary, "has_emergency": emergency is not None,
         "updated": format_datetime(emergency.posted_at) if emergency and emergency.posted_at else "",
     }
-    return render(kit, f"_{form_id}/{version}.html.j2", context, output, name=f"{form_id}-{doc['print_code']}")
+    return render(kit, f"_{form_id}/{version}.html.j2", context, output,
+                  name=f"{form_id}-{doc['print_code']}", pdf_href=pdf_href)

@@ -43,3 +43,16 @@ class StaleVersion(PreconditionFailed):
 class IfMatchRequired(PreconditionRequired):
     code = "if_match_required"
     detail_default = "Send the entry's ETag in If-Match"
+
+
+class PaperAlreadyTranscribed(Conflict):
+    code = "paper_already_transcribed"
+    detail_default = "This paper form has already been transcribed (この用紙はすでに転記されています)"
+
+
+class PaperEntryNotAmendable(Conflict):
+    code = "paper_entry_not_amendable"
+    detail_default = (
+        "A paper entry is the image of the form: transcribe it into a new entry instead of amending it "
+        "(紙の記録は訂正できません。「転記する」から記録してください)"
+    )

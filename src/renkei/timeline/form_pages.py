@@ -31,7 +31,7 @@ from renkei.sheets import service as sheet_service
 from renkei.sheets.dependencies import SheetsDep
 from renkei.sheets.registry import SheetDef, SheetRegistry
 from renkei.sheets import subtrees
-from renkei.timeline import queries, service, views
+from renkei.timeline import paper, queries, service, views
 from renkei.timeline.exceptions import EntryEnteredInError, EntryNotCurrent, NotAuthor
 from renkei.timeline.pages import form_nodes, jst, view_helpers
 from renkei.timeline.schemas import MAX_ATTACHMENTS, EntryOut, TimelineQuery
@@ -105,7 +105,7 @@ def _entry_choices(
 
 def _form(request: Request, session: Session, keyring: Keyring, settings: Settings, actor: Actor,
           sheets: SheetRegistry, *, patient_id: uuid.UUID, sheet: SheetDef, mode: str,
-          entry: EntryOut | None = None, etag: str = "") -> Response:
+          entry: EntryOut | None = None, etag: str = "", paper_source: EntryOut | None = None) -> Response:
     decision = access.require(session, actor, Action.write_clinical, patient_id, category=sheet.category,
                               sheet_id=sheet.id, targets=[entry.id] if entry else [], event="entry.form")
     patient = patient_service.get(session, keyring=keyring, actor=actor, patient_id=patient_id)
@@ -120,7 +120,7 @@ def _form(request: Request, session: Session, keyring: Keyring, settings: Settin
         prefill_files=[str(a.id) for a in entry.attachments] if entry else [],
         withheld=[sheets.field_label(sheet.id, sheet.version, p.replace("*", "0")) for p in hidden],
         entry_choices=_entry_choices(session, keyring, settings, actor, patient_id, nodes, prefill, mode),
-        chosen=chosen, urgent=bool(entry and entry.priority == "urgent"),
+        chosen=chosen, urgent=bool(entry and entry.priority == "urgent"), paper_source=paper_source,
         **_recipient_choices(session, actor, patient_id), **view_helpers(sheets),
     ))
 
@@ -129,9 +129,11 @@ def _form(request: Request, session: Session, keyring: Keyring, settings: Settin
 def new_entry_page(
     patient_id: uuid.UUID, request: Request, actor: ActorDep, session: SessionDep, keyring: KeyringDep,
     settings: SettingsDep, sheets: SheetsDep, sheet: Annotated[str, Query(max_length=40)] = "",
-    draft: uuid.UUID | None = None,
+    draft: uuid.UUID | None = None, version: Annotated[int | None, Query(ge=1, le=999)] = None,
+    paper_intake_id: uuid.UUID | None = None,
 ) -> Response:
-    """Without `sheet`: the sheets I may write and my drafts. With it (or a draft): the form."""
+    """Without `sheet`: the sheets I may write and my drafts. With it (or a draft): the form; with
+    `paper_intake_id`, the form transcribes that paper form (its sheet version, its image alongside)."""
     if draft is not None:
         entry, etag = service.get_entry(session, keyring=keyring, settings=settings, actor=actor, entry_id=draft)
         if entry.patient_id != patient_id or entry.status != "draft":
@@ -139,8 +141,15 @@ def new_entry_page(
         return _form(request, session, keyring, settings, actor, sheets, patient_id=patient_id,
                      mode="draft", sheet=sheets.get(entry.sheet, entry.sheet_version), entry=entry, etag=etag)
     if sheet:
-        return _form(request, session, keyring, settings, actor, sheets, patient_id=patient_id,
-                     mode="new", sheet=sheet_service.resolve(sheets, sheet, None))
+        source = None
+        if paper_intake_id is not None:
+            source_id = paper.paper_entry_id(session, patient_id, paper_intake_id)
+            if source_id is None:
+                raise NotFound()
+            source, _ = service.get_entry(session, keyring=keyring, settings=settings, actor=actor,
+                                          entry_id=source_id)
+        return _form(request, session, keyring, settings, actor, sheets, patient_id=patient_id, mode="new",
+                     sheet=sheet_service.resolve(sheets, sheet, version), paper_source=source)
     drafts = queries.drafts(session, keyring=keyring, settings=settings, actor=actor, patient_id=patient_id)
     patient = patient_service.get(session, keyring=keyring, actor=actor, patient_id=patient_id)
     return render(request, "entry_choose.html", page_context(

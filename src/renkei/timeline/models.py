@@ -68,6 +68,13 @@ class TimelineEntry(SQLModel, table=True):
     error_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     error_by: uuid.UUID | None = Field(default=None, foreign_key="user_account.id")
     error_reason_ct: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    # A paper entry (紙・転記待ち): the photographed or scanned form of this sheet, filed from the paper
+    # intake it names (printing's paper_intake row; no foreign key, the timeline knows no printing table).
+    # Its data is empty: the image is the record until a structured entry transcribes it.
+    paper_intake_id: uuid.UUID | None = Field(default=None, unique=True, index=True)
+    paper_attachment_id: uuid.UUID | None = Field(default=None, foreign_key="attachment.id")
+    # On every version of a structured record transcribed from paper (紙から転記): the paper entry.
+    transcribes_id: uuid.UUID | None = Field(default=None, foreign_key="timeline_entry.id", index=True)
 
 
 class EntryRecipient(SQLModel, table=True):

@@ -164,6 +164,10 @@ def entry_page(entry_id: uuid.UUID, request: Request, actor: ActorDep, session: 
         can_acknowledge=_can_acknowledge(actor, entry),
         can_amend=mine and entry.is_current and entry.status == "final",
         can_mark_error=mine and entry.is_current and entry.status in ("final", "draft"),
+        can_transcribe=bool(entry.paper and entry.paper.transcribed_entry_id is None and entry.is_current
+                            and entry.status == "final" and access.can(
+                                session, actor, Action.write_clinical, entry.patient_id,
+                                category=entry.category, sheet_id=entry.sheet)),
         today=today_jst(), **view_helpers(sheets),
     ))
 

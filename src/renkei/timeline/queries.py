@@ -25,7 +25,7 @@ from renkei.patients.models import CareTeamMembership, Patient, TeamRole
 from renkei.sheets import subtrees
 from renkei.sheets.registry import SheetRegistry
 from renkei.sheets.service import JST
-from renkei.timeline import guard, views
+from renkei.timeline import guard, paper, views
 from renkei.timeline.models import EntryRead, EntryStatus, TimelineEntry
 from renkei.timeline.schemas import (
     AcpSummary,
@@ -240,6 +240,7 @@ def _latest(session: Session, patient_id: uuid.UUID, sheet_id: str) -> TimelineE
         select(TimelineEntry).where(
             TimelineEntry.patient_id == patient_id, TimelineEntry.sheet_id == sheet_id,
             TimelineEntry.is_head.is_(True), TimelineEntry.status == EntryStatus.final,
+            paper.not_paper(),  # a paper form awaiting transcription holds no structured status
         # The most recently recorded sheet, as the timeline orders them (an amended older one stays older).
         ).order_by(TimelineEntry.record_posted_at.desc(), TimelineEntry.id.desc()).limit(1)
     ).first()
@@ -260,7 +261,7 @@ def _acp_summary(session: Session, keyring: Keyring, row: TimelineEntry) -> AcpS
         select(func.count()).select_from(TimelineEntry).where(
             TimelineEntry.patient_id == row.patient_id, TimelineEntry.sheet_id == "acp",
             TimelineEntry.is_head.is_(True), TimelineEntry.status == EntryStatus.final,
-            TimelineEntry.record_id != row.record_id,
+            TimelineEntry.record_id != row.record_id, paper.not_paper(),
         )
     )
     return AcpSummary(

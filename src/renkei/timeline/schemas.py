@@ -40,6 +40,8 @@ class EntryCreate(StrictModel):
     recipients: list[RecipientIn] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
     attachment_ids: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_ATTACHMENTS,
                                             description=ATTACHMENTS_HELP)
+    paper_intake_id: uuid.UUID | None = Field(
+        default=None, description="Transcribe this paper intake (紙から転記): same patient, sheet and version")
 
 
 class DraftUpdate(StrictModel):
@@ -134,6 +136,13 @@ class AttachmentOut(ResponseModel):
     size: int
     created_at: datetime
     metadata_stripped: bool
+class PaperOut(ResponseModel):
+    """A paper entry (紙・転記待ち / 紙から転記済み): the image of the form, and its transcription if one stands."""
+
+    intake_id: uuid.UUID
+    attachment_id: uuid.UUID
+    content_type: str | None
+    transcribed_entry_id: uuid.UUID | None
 
 
 class EntryOut(ResponseModel):
@@ -171,6 +180,8 @@ class EntryOut(ResponseModel):
         default_factory=list,
         description="JSON pointers into `data` of parts left out because the patient's consent does not "
                     "share their category (e.g. ACP wishes, psychiatric notes) with the reader")
+    paper: PaperOut | None = None
+    transcribed_from_id: uuid.UUID | None = Field(default=None, description="The paper entry transcribed")
 
 
 class TimelineQuery(StrictModel):

@@ -30,7 +30,7 @@ from renkei.errors import NotFound
 from renkei.notify import entries as notify_entries
 from renkei.sheets import service as sheets
 from renkei.sheets.registry import SheetDef, SheetRegistry
-from renkei.timeline import content, guard, views
+from renkei.timeline import content, guard, paper, views
 from renkei.timeline.exceptions import (
     DraftNotPosted,
     EntryEnteredInError,
@@ -39,9 +39,18 @@ from renkei.timeline.exceptions import (
     IfMatchRequired,
     NotARecipient,
     NotAuthor,
+    PaperEntryNotAmendable,
     StaleVersion,
 )
-from renkei.timeline.models import EntryAttachment, EntryRead, EntryRecipient, EntryStatus, TimelineEntry
+from renkei.timeline.models import (
+    Attachment,
+    EntryAttachment,
+    EntryRead,
+    EntryRecipient,
+    EntryStatus,
+    Priority,
+    TimelineEntry,
+)
 from renkei.timeline.schemas import AmendIn, DraftUpdate, EnteredInErrorIn, EntryCreate, EntryOut, RecipientIn
 
 log = logging.getLogger("renkei.timeline")
@@ -77,6 +86,10 @@ def create_entry(
     checked = content.check(session, registry, sheet, actor, patient_id, data=body.data,
                             recipients=body.recipients, attachment_ids=body.attachment_ids,
                             readable=decision.categories)
+    source = None
+    if body.paper_intake_id is not None:
+        source = paper.transcription_target(session, patient_id=patient_id, sheet=sheet,
+                                            paper_intake_id=body.paper_intake_id, status=body.status)
     now = utcnow()
     entry_id = new_id()
     entry = TimelineEntry(
@@ -84,10 +97,12 @@ def create_entry(
         sheet_version=sheet.version, category=sheet.category, status=body.status,
         priority=body.priority.value, author_id=actor.user_id, author_organisation_id=actor.organisation_id,
         author_profession=actor.profession, payload_ct=b"",
-        created_at=now, updated_at=now,
+        created_at=now, updated_at=now, transcribes_id=source.id if source else None,
     )
     _store(session, keyring, entry, sheet, checked, now)
-    access.disclosed(decision, [entry.id])
+    access.disclosed(decision, [entry.id] + ([source.id] if source else []))
+    if source is not None:
+        paper.note_changed(session, source.paper_intake_id)
     if entry.status == EntryStatus.final:
         entry_event(session, EntryEvent.created, entry, actor)
     return _view(session, keyring, settings, actor, entry, decision.categories)
@@ -136,6 +151,8 @@ def amend(
     decision = guard.require(session, actor, Action.write_clinical, entry.patient_id, category=entry.category,
                              sheet_id=entry.sheet_id, targets=[entry.id])
     _check_changeable(entry, actor)
+    if entry.paper_intake_id is not None:
+        raise PaperEntryNotAmendable()
     # Two clinicians amending the same version at once would otherwise both succeed, one silently lost.
     _check_if_match(entry, if_match, required=True)
     sheet = sheets.resolve(registry, entry.sheet_id, entry.sheet_version)
@@ -156,12 +173,14 @@ def amend(
         status=EntryStatus.final, priority=(body.priority or entry.priority), author_id=actor.user_id,
         author_organisation_id=actor.organisation_id, author_profession=actor.profession, payload_ct=b"",
         supersedes_id=entry.id, created_at=now, updated_at=now, record_posted_at=entry.record_posted_at,
+        transcribes_id=entry.transcribes_id,
     )
     entry.is_head = False
     new.amendment_reason_ct = views.seal(session, keyring, new, views.AMENDMENT_AAD, body.reason)
     _store(session, keyring, new, sheet, checked, now)
     access.disclosed(decision, [new.id])
     entry_event(session, EntryEvent.amended, new, actor)
+    paper.note_entry_changed(session, new)
     return _view(session, keyring, settings, actor, new, decision.categories)
 
 
@@ -180,6 +199,42 @@ def mark_entered_in_error(
     session.flush()
     if entry.posted_at is not None:
         entry_event(session, EntryEvent.entered_in_error, entry, actor)
+    paper.note_entry_changed(session, entry)
+    return _view(session, keyring, settings, actor, entry, decision.categories)
+
+
+def post_paper_entry(
+    session: Session, *, keyring: Keyring, settings: Settings, actor: Actor, patient_id: uuid.UUID,
+    sheet: SheetDef, attachment_id: uuid.UUID, paper_intake_id: uuid.UUID,
+) -> EntryOut:
+    """File a paper form on the timeline (紙・転記待ち): an entry of its sheet whose record is the image.
+
+    Its data is empty and not validated against the sheet (see `paper`); the image opens to every team
+    member who may read the sheet's category, like an attachment of any posted entry.
+    """
+    decision = guard.require(session, actor, Action.write_clinical, patient_id, category=sheet.category,
+                             sheet_id=sheet.id, targets=[attachment_id])
+    attachment = session.get(Attachment, attachment_id)
+    if attachment is None or attachment.patient_id != patient_id:
+        raise NotFound()
+    now = utcnow()
+    entry_id = new_id()
+    entry = TimelineEntry(
+        id=entry_id, patient_id=patient_id, record_id=entry_id, sheet_id=sheet.id,
+        sheet_version=sheet.version, category=sheet.category, status=EntryStatus.final,
+        priority=Priority.normal.value, author_id=actor.user_id, author_organisation_id=actor.organisation_id,
+        author_profession=actor.profession, payload_ct=b"", created_at=now, updated_at=now,
+        record_posted_at=now, posted_at=now, paper_intake_id=paper_intake_id,
+        paper_attachment_id=attachment_id,
+    )
+    entry.payload_ct = views.seal(session, keyring, entry, views.PAYLOAD_AAD, {})
+    session.add(entry)
+    session.flush()
+    if attachment.linked_at is None:
+        attachment.linked_at, attachment.sheet_id, attachment.category = now, sheet.id, sheet.category
+    record_reads(session, actor.user_id, [entry.id])
+    access.disclosed(decision, [entry.id])
+    entry_event(session, EntryEvent.created, entry, actor)
     return _view(session, keyring, settings, actor, entry, decision.categories)
 
 

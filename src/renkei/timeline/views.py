@@ -25,7 +25,7 @@ from renkei.sheets import service as sheet_service
 from renkei.sheets import subtrees
 from renkei.sheets.registry import SheetRegistry
 from renkei.sheets.subtrees import Subtree
-from renkei.timeline import bonuses
+from renkei.timeline import bonuses, paper
 from renkei.timeline.models import (
     Attachment,
     EntryAttachment,
@@ -34,7 +34,15 @@ from renkei.timeline.models import (
     EntryStatus,
     TimelineEntry,
 )
-from renkei.timeline.schemas import AttachmentOut, AuthorOut, EntryOut, ErrorMark, ReadOut, RecipientOut
+from renkei.timeline.schemas import (
+    AttachmentOut,
+    AuthorOut,
+    EntryOut,
+    ErrorMark,
+    PaperOut,
+    ReadOut,
+    RecipientOut,
+)
 from renkei.web import images
 
 PAYLOAD_AAD = "timeline_entry.payload_ct"
@@ -68,7 +76,8 @@ _ADDRESSED_FLAG = exists(select(_recipient_t.c.id).where(
 _CURRENT_EMERGENCY = (
     select(_entry_t.c.id)
     .where(_entry_t.c.patient_id == bindparam("patient_id"), _entry_t.c.sheet_id == "emergency-info",
-           _entry_t.c.is_head.is_(True), _entry_t.c.status == EntryStatus.final.value)
+           _entry_t.c.is_head.is_(True), _entry_t.c.status == EntryStatus.final.value,
+           paper.not_paper(_entry_t.c))
     .order_by(_entry_t.c.record_posted_at.desc(), _entry_t.c.id.desc())
     .limit(1)
 )
@@ -84,7 +93,8 @@ _ATTACHMENTS = (
 _CURRENT_ACP = (
     select(_entry_t.c.record_id)
     .where(_entry_t.c.patient_id == bindparam("patient_id"), _entry_t.c.sheet_id == "acp",
-           _entry_t.c.is_head.is_(True), _entry_t.c.status == EntryStatus.final.value)
+           _entry_t.c.is_head.is_(True), _entry_t.c.status == EntryStatus.final.value,
+           paper.not_paper(_entry_t.c))
     .order_by(_entry_t.c.record_posted_at.desc(), _entry_t.c.record_id.desc())
     .limit(1)
 )
@@ -215,9 +225,10 @@ def build(
     }
     context = _Context(users, orgs, utcnow() - timedelta(hours=settings.ack_overdue_hours),
                        Unsealer(session, keyring), registry(settings), readable)
+    papers = paper.states(session, entries)
     return [
         _one(e, context, recipients[e.id], e.id in read or e.author_id == actor.user_id,
-             acp_current.get(e.patient_id), reads[e.id] if detail else None, files[e.id])
+             acp_current.get(e.patient_id), reads[e.id] if detail else None, files[e.id], papers.get(e.id))
         for e in entries
     ]
 
@@ -241,6 +252,7 @@ class _Context:
 def _one(
     e: Any, ctx: _Context, recipients: list[Any], read_by_me: bool,
     current_acp: uuid.UUID | None, reads: list[Any] | None, files: list[AttachmentOut],
+    paper_state: PaperOut | None = None,
 ) -> EntryOut:
     # No decision for the patient means nothing of a category of its own is shown (fail closed).
     readable = ctx.readable.get(e.patient_id, frozenset())
@@ -248,7 +260,7 @@ def _one(
     data, withheld = subtrees.withhold(ctx.unseal(e, PAYLOAD_AAD, e.payload_ct), hidden)
     live = e.is_head and e.status == EntryStatus.final
     acp_is_current: bool | None = None
-    if e.sheet_id == "acp" and e.posted_at is not None:
+    if e.sheet_id == "acp" and e.posted_at is not None and paper_state is None:
         acp_is_current = live and e.record_id == current_acp
         if e.status == EntryStatus.final:
             data["status"] = "current" if acp_is_current else "superseded"
@@ -287,5 +299,5 @@ def _one(
         read_by=None if reads is None else [
             ReadOut(user_id=r.user_id, name=ctx.user_name(r.user_id) or "", read_at=r.read_at) for r in reads
         ],
-        attachments=files, withheld=withheld,
+        attachments=files, withheld=withheld, paper=paper_state, transcribed_from_id=e.transcribes_id,
     )

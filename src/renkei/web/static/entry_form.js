@@ -457,6 +457,7 @@
         url = "/api/v1/patients/" + patientId + "/entries";
         body = { sheet: sheet, version: version, data: data, status: "final", priority: priority(), recipients: recipients(),
                  attachment_ids: attachmentIds() };
+        if (form.dataset.paperIntakeId) { body.paper_intake_id = form.dataset.paperIntakeId; }
       }
       return R.sendWithRetry(function () { return R.api("POST", url, { json: body, headers: headers }); }, {
         cancelled: function () { return cancelled; },

@@ -1,0 +1,31 @@
+"""The pre-commit hook that keeps paper intakes in step with their paper entries on the timeline.
+
+The timeline (which knows nothing of printing) notes which paper intakes a transcription, an amendment or
+an "entered in error" touched; this hook, run in the request's transaction just before it commits (app.py),
+sets each intake's status and transcribed entry from what the timeline now shows.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from renkei.printing.models import IntakeStatus, PaperIntake
+from renkei.timeline import paper
+from renkei.timeline.models import EntryStatus, TimelineEntry
+
+
+def precommit(session: Session) -> None:
+    """Bring the noted paper intakes up to date (a note from rolled-back work finds nothing to change)."""
+    for intake_id in sorted(session.info.pop(paper.CHANGED_KEY, set())):
+        row = session.get(PaperIntake, intake_id)
+        entry = session.get(TimelineEntry, row.entry_id) if row is not None and row.entry_id else None
+        if row is None or entry is None:
+            continue
+        if entry.status == EntryStatus.entered_in_error:
+            row.status, row.transcribed_entry_id = IntakeStatus.withdrawn.value, None
+            continue
+        transcription = paper.live_transcription(session, entry.id)
+        row.transcribed_entry_id = transcription
+        status = IntakeStatus.transcribed if transcription else IntakeStatus.awaiting_transcription
+        row.status = status.value
+    session.flush()

@@ -1,0 +1,133 @@
+"""Transcription: print -> photo -> paper entry awaiting transcription -> the structured entry posted with the
+intake's id, linked both ways (紙から転記済み), the intake marked transcribed; wrong sheet 422, twice 409."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from renkei.audit.models import AuditEvent
+from renkei.printing.models import PaperIntake
+from tests.factories import auth_headers
+from tests.printing.support import intake, own_patient, photo, printout
+from tests.timeline.support import etag_of, example, post
+
+CARE_NOTE = {"observations": "紙の記録から転記：食事は半分摂取"}
+
+
+@pytest.fixture
+def as_user(db, settings, keyring):
+    return lambda user: auth_headers(db, settings, keyring, user)
+
+
+@pytest.fixture
+def filed(client, world, as_user) -> dict:
+    """A care note printed blank for the patient, filled by hand, photographed and filed by the nurse."""
+    pdf = printout(client, as_user(world.physician), f"/print/blank/care-note.pdf?patient_id={world.patient_id}")
+    r = intake(client, as_user(world.nurse), photo(pdf))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _awaiting(client, headers, patient_id) -> list[dict]:
+    r = client.get(f"/api/v1/patients/{patient_id}/paper-intakes?status=awaiting_transcription", headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_round_trip_print_photo_intake_transcribe(client, db, world, as_user, filed):
+    nurse = as_user(world.nurse)
+    assert [i["id"] for i in _awaiting(client, nurse, world.patient_id)] == [filed["id"]]
+    r = post(client, nurse, world.patient_id, "care-note", example("care-note"), paper_intake_id=filed["id"])
+    assert r.status_code == 201, r.text
+    structured = r.json()
+    assert structured["transcribed_from_id"] == filed["entry_id"]
+    paper = client.get(f"/api/v1/entries/{filed['entry_id']}", headers=nurse).json()
+    assert paper["paper"]["transcribed_entry_id"] == structured["id"]
+    db.expire_all()
+    row = db.get(PaperIntake, uuid.UUID(filed["id"]))
+    assert (row.status, row.transcribed_entry_id) == ("transcribed", uuid.UUID(structured["id"]))
+    assert _awaiting(client, nurse, world.patient_id) == []
+    listed = client.get(f"/api/v1/patients/{world.patient_id}/paper-intakes", headers=nurse).json()
+    assert [(i["status"], i["transcribed_entry_id"]) for i in listed] == [("transcribed", structured["id"])]
+    # An amendment of the transcription keeps the link; the intake follows the current version.
+    r = client.post(f"/api/v1/entries/{structured['id']}/amend", headers={**nurse, "If-Match": etag_of(structured)},
+                    json={"data": CARE_NOTE, "reason": "転記の誤りを訂正"})
+    assert r.status_code == 201, r.text
+    amended = r.json()
+    assert amended["transcribed_from_id"] == filed["entry_id"]
+    db.expire_all()
+    assert db.get(PaperIntake, uuid.UUID(filed["id"])).transcribed_entry_id == uuid.UUID(amended["id"])
+
+
+def test_transcribing_into_another_sheet_is_422_and_nothing_is_posted(client, world, as_user, filed):
+    doctor = as_user(world.physician)
+    r = post(client, doctor, world.patient_id, "message", {"text": "転記"}, paper_intake_id=filed["id"])
+    assert r.status_code == 422
+    assert [f["path"] for f in r.json()["fields"]] == ["/sheet"]
+    assert r.json()["fields"][0]["message_ja"] and len(_awaiting(client, doctor, world.patient_id)) == 1
+
+
+def test_transcribing_twice_is_409(client, world, as_user, filed):
+    nurse, doctor = as_user(world.nurse), as_user(world.physician)
+    assert post(client, nurse, world.patient_id, "care-note", CARE_NOTE,
+                paper_intake_id=filed["id"]).status_code == 201
+    r = post(client, doctor, world.patient_id, "care-note", CARE_NOTE, paper_intake_id=filed["id"])
+    assert r.status_code == 409 and r.json()["error"] == "paper_already_transcribed"
+
+
+def test_a_transcription_is_posted_not_saved_as_a_draft(client, world, as_user, filed):
+    r = post(client, as_user(world.nurse), world.patient_id, "care-note", CARE_NOTE, status="draft",
+             paper_intake_id=filed["id"])
+    assert r.status_code == 422 and r.json()["fields"][0]["path"] == "/status"
+
+
+def test_intake_of_another_patient_is_not_transcribed_here(client, db, keyring, world, as_user, filed):
+    other = own_patient(db, keyring, world.physician, name="別人 太郎", name_kana="ベツジン タロウ")
+    r = post(client, as_user(world.physician), other, "care-note", CARE_NOTE, paper_intake_id=filed["id"])
+    assert r.status_code == 422 and r.json()["fields"][0]["path"] == "/paper_intake_id"
+
+
+def test_outsider_gets_404_for_the_intake_list_and_for_transcribing(client, db, world, as_user, filed):
+    outsider = as_user(world.outsider)
+    r = client.get(f"/api/v1/patients/{world.patient_id}/paper-intakes", headers=outsider)
+    assert r.status_code == 404 and filed["id"] not in r.text
+    r = post(client, outsider, world.patient_id, "care-note", CARE_NOTE, paper_intake_id=filed["id"])
+    assert r.status_code == 404
+    db.expire_all()
+    assert db.scalars(select(AuditEvent).where(AuditEvent.actor_user_id == world.outsider.id,
+                                               AuditEvent.event == "paper_intake.list",
+                                               AuditEvent.decision == "deny")).one()
+
+
+def test_a_transcription_marked_entered_in_error_puts_the_paper_back_in_the_queue(client, db, world, as_user,
+                                                                                   filed):
+    nurse = as_user(world.nurse)
+    done = post(client, nurse, world.patient_id, "care-note", CARE_NOTE, paper_intake_id=filed["id"]).json()
+    r = client.post(f"/api/v1/entries/{done['id']}/entered-in-error", headers=nurse, json={"reason": "別の用紙"})
+    assert r.status_code == 200
+    assert [i["id"] for i in _awaiting(client, nurse, world.patient_id)] == [filed["id"]]
+    assert client.get(f"/api/v1/entries/{filed['entry_id']}", headers=nurse).json()["paper"][
+        "transcribed_entry_id"] is None
+    assert post(client, nurse, world.patient_id, "care-note", CARE_NOTE,
+                paper_intake_id=filed["id"]).status_code == 201
+
+
+def test_a_paper_entry_is_transcribed_not_amended(client, world, as_user, filed):
+    r = client.post(f"/api/v1/entries/{filed['entry_id']}/amend", headers=as_user(world.nurse),
+                    json={"data": CARE_NOTE, "reason": "転記"})
+    assert r.status_code == 409 and r.json()["error"] == "paper_entry_not_amendable"
+
+
+def test_a_paper_entry_marked_entered_in_error_leaves_the_queue(client, db, world, as_user, filed):
+    nurse = as_user(world.nurse)
+    r = client.post(f"/api/v1/entries/{filed['entry_id']}/entered-in-error", headers=nurse,
+                    json={"reason": "別の患者の用紙を撮影した"})
+    assert r.status_code == 200
+    assert _awaiting(client, nurse, world.patient_id) == []
+    db.expire_all()
+    assert db.get(PaperIntake, uuid.UUID(filed["id"])).status == "withdrawn"
+    r = post(client, nurse, world.patient_id, "care-note", CARE_NOTE, paper_intake_id=filed["id"])
+    assert r.status_code == 422
