@@ -1,4 +1,5 @@
-"""The fictional みどり市 demo region: organisations, professionals of every profession, 20 patients with teams."""
+"""The fictional みどり市 demo region: organisations, professionals of every profession, 20 patients with
+teams, consents and six weeks of entries of every sheet kind (the stories are in demo_entries)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from renkei import demo_entries
 from renkei.audit import service as audit
 from renkei.auth import enrolment
 from renkei.auth.service import Actor
@@ -23,6 +25,7 @@ from renkei.directory.models import Organisation, User
 from renkei.patients import service as patient_service
 from renkei.patients.models import CareTeamMembership, Patient
 from renkei.patients.schemas import CareLevel, PatientCreate, Sex
+from renkei.sheets import service as sheets
 
 DEMO_DOMAIN = "midori.example"
 DEFAULT_DEMO_PASSWORD = "renkei-demo-2026"
@@ -70,10 +73,11 @@ USERS = [
     ("region.admin", "池田 聡", "イケダ サトシ", "coordinator", "city", "region_admin"),
 ]
 
-FAMILY = [("青木", "アオキ"), ("石井", "イシイ"), ("上田", "ウエダ"), ("遠藤", "エンドウ"), ("大野", "オオノ"),
-          ("岡田", "オカダ"), ("金子", "カネコ"), ("菊地", "キクチ"), ("工藤", "クドウ"), ("近藤", "コンドウ"),
-          ("坂本", "サカモト"), ("柴田", "シバタ"), ("杉山", "スギヤマ"), ("関口", "セキグチ"), ("高木", "タカギ"),
-          ("千葉", "チバ"), ("土屋", "ツチヤ"), ("中島", "ナカジマ"), ("西村", "ニシムラ"), ("野口", "ノグチ")]
+FAMILY = [("青木", "アオキ"), ("石井", "イシイ"), ("上田", "ウエダ"), ("遠藤", "エンドウ"),
+          ("大野", "オオノ"), ("岡田", "オカダ"), ("金子", "カネコ"), ("菊地", "キクチ"),
+          ("工藤", "クドウ"), ("近藤", "コンドウ"), ("坂本", "サカモト"), ("柴田", "シバタ"),
+          ("杉山", "スギヤマ"), ("関口", "セキグチ"), ("高木", "タカギ"), ("千葉", "チバ"),
+          ("土屋", "ツチヤ"), ("中島", "ナカジマ"), ("西村", "ニシムラ"), ("野口", "ノグチ")]
 GIVEN_F = [("トメ", "トメ"), ("ハル", "ハル"), ("キヨ", "キヨ"), ("文子", "フミコ"), ("幸子", "サチコ"),
            ("節子", "セツコ"), ("和枝", "カズエ"), ("澄子", "スミコ"), ("静江", "シズエ"), ("千代", "チヨ")]
 GIVEN_M = [("茂", "シゲル"), ("清", "キヨシ"), ("勇", "イサム"), ("正男", "マサオ"), ("弘", "ヒロシ"),
@@ -94,12 +98,13 @@ class DemoAlreadyLoaded(RuntimeError):
 
 
 def is_loaded(session: Session) -> bool:
-    return bool(session.scalar(select(func.count()).select_from(User).where(User.email.like(f"%@{DEMO_DOMAIN}"))))
+    demo_users = select(func.count()).select_from(User).where(User.email.like(f"%@{DEMO_DOMAIN}"))
+    return bool(session.scalar(demo_users))
 
 
 def _actor(user: User) -> Actor:
-    return Actor(user_id=user.id, organisation_id=user.organisation_id, profession=user.profession, role=user.role,
-                 name=user.name, session_id=uuid.uuid4(), session_kind="cli")
+    return Actor(user_id=user.id, organisation_id=user.organisation_id, profession=user.profession,
+                 role=user.role, name=user.name, session_id=uuid.uuid4(), session_kind="cli")
 
 
 # Consent stories of the demo: patient 1's consent excludes the second care-management office (its
@@ -107,18 +112,24 @@ def _actor(user: User) -> Actor:
 EXCLUDES_HIGASHI = 1
 WITHDRAWN = 7
 
+# Team role -> the role an author writes for in the entry stories (demo_entries).
+ENTRY_ROLES = {"attending_physician": "physician", "visiting_nurse": "nurse", "therapist": "therapist",
+               "pharmacist": "pharmacist", "discharge_coordinator": "msw", "care_worker": "care_worker"}
+
 
 def _consent(session: Session, settings: Settings, keyring: Keyring, cm: User, patient_id: uuid.UUID, *,
-             password: str, on: date, excluded_orgs: list[uuid.UUID], withdraw: bool) -> None:
-    actor = _actor(cm)
+             password: str, on: date, excluded_orgs: list[uuid.UUID]) -> uuid.UUID:
     data = ConsentCreate(given_by="patient", method="written", scope="blanket",
                          organisation_ids=excluded_orgs, obtained_on=on, password=password)
-    consent = consent_service.record(session, settings=settings, keyring=keyring, actor=actor,
-                                     patient_id=patient_id, data=data)
-    if withdraw:
-        consent_service.withdraw(session, settings=settings, keyring=keyring, actor=actor,
-                                 patient_id=patient_id, consent_id=consent.id,
-                                 data=WithdrawIn(reason="本人の申し出により撤回", password=password))
+    return consent_service.record(session, settings=settings, keyring=keyring, actor=_actor(cm),
+                                  patient_id=patient_id, data=data).id
+
+
+def _withdraw(session: Session, settings: Settings, keyring: Keyring, cm: User, patient_id: uuid.UUID,
+              consent_id: uuid.UUID, *, password: str) -> None:
+    consent_service.withdraw(session, settings=settings, keyring=keyring, actor=_actor(cm),
+                             patient_id=patient_id, consent_id=consent_id,
+                             data=WithdrawIn(reason="本人の申し出により撤回", password=password))
 
 
 def load(session: Session, *, keyring: Keyring, password: str, seed: int = 20261122,
@@ -128,6 +139,12 @@ def load(session: Session, *, keyring: Keyring, password: str, seed: int = 20261
     if is_loaded(session):
         raise DemoAlreadyLoaded("the demo region is already loaded in this database")
     rng = random.Random(seed)
+    registry = sheets.registry_for(settings.schemas_dir)
+    actors: dict[uuid.UUID, Actor] = {}
+
+    def actor_of(user: User) -> Actor:  # one CLI session per author, as one person signed in once
+        return actors.setdefault(user.id, _actor(user))
+
     orgs: dict[str, Organisation] = {}
     for key, name, kind, phone in ORGANISATIONS:
         org = Organisation(name=name, kind=kind, phone=phone)
@@ -154,7 +171,8 @@ def load(session: Session, *, keyring: Keyring, password: str, seed: int = 20261
         cm = users["cm.kimura"] if i in (3, 11, 17) else users["cm.yamaguchi"]
         data = PatientCreate(
             name=f"{fam} {given}", name_kana=f"{fam_kana} {given_kana}", birth_date=birth,
-            sex=Sex.female if female else Sex.male, address=f"みどり市中央{i + 1}丁目{rng.randrange(1, 30)}番地",
+            sex=Sex.female if female else Sex.male,
+            address=f"みどり市中央{i + 1}丁目{rng.randrange(1, 30)}番地",
             phone=f"0120-{100 + i:03d}-{rng.randrange(1000, 9999)}",
             care_insurance_number=f"{1000000000 + i * 7919:010d}",
             health_insurance_number=f"39{i:02d}{rng.randrange(100000, 999999)}",
@@ -177,11 +195,24 @@ def load(session: Session, *, keyring: Keyring, password: str, seed: int = 20261
             team.append(("cm.kimura", "care_manager"))
         for local, role in team:
             u = users[local]
-            session.add(CareTeamMembership(patient_id=view.id, user_id=u.id, organisation_id=u.organisation_id,
-                                           team_role=role, start_date=start, added_by=cm.id))
+            session.add(CareTeamMembership(patient_id=view.id, user_id=u.id,
+                                           organisation_id=u.organisation_id, team_role=role,
+                                           start_date=start, added_by=cm.id))
         session.flush()
-        _consent(session, settings, keyring, cm, view.id, password=password, on=start,
-                 excluded_orgs=[orgs["higashi"].id] if i == EXCLUDES_HIGASHI else [], withdraw=i == WITHDRAWN)
+        consent_id = _consent(session, settings, keyring, cm, view.id, password=password, on=start,
+                              excluded_orgs=[orgs["higashi"].id] if i == EXCLUDES_HIGASHI else [])
+        # Team members write for their role; the care manager is the patient's own (on patient 1's team the
+        # second office's care manager is one the consent leaves out, so she writes nothing there).
+        members = {ENTRY_ROLES.get(role, role): users[local] for local, role in team if local != "cm.kimura"}
+        members["care_manager"] = cm
+        demo_entries.write(demo_entries.Story(
+            session=session, keyring=keyring, registry=registry, settings=settings, today=today,
+            rng=random.Random(f"{seed}-entries-{i}"),  # the patients stay as they were without entries
+            index=i, patient_id=view.id, family_name=fam, members=members, actor_of=actor_of,
+            care_manager_office="higashi" if cm is users["cm.kimura"] else "kyotaku"))
+        if i == WITHDRAWN:
+            # The entries were written while the consent stood; its withdrawal now closes the record.
+            _withdraw(session, settings, keyring, cm, view.id, consent_id, password=password)
     session.flush()
     # The demo commits outside a request, so the audit rows its services queued are chained here.
     audit.write_pending(session, keyring)
@@ -209,6 +240,7 @@ def roster(session: Session, *, keyring: Keyring) -> DemoRoster:
                                                                CareTeamMembership.ended_at.is_(None)))
         out.patients.append({"id": str(p.id), "name": ident.name, "name_kana": ident.name_kana,
                              "birth_date": ident.birth_date.isoformat(),
-                             "team": [{"email": emails.get(m.user_id, ""), "team_role": m.team_role} for m in team]})
+                             "team": [{"email": emails.get(m.user_id, ""), "team_role": m.team_role}
+                                      for m in team]})
     out.patients.sort(key=lambda p: p["name_kana"])
     return out
