@@ -166,6 +166,13 @@ def test_renkei_serve_runs_uvicorn_without_its_access_log(monkeypatch, tmp_path)
     assert _serve_options(monkeypatch, tmp_path)["access_log"] is False
 
 
+def test_renkei_serve_offers_no_websocket_compression_and_bounds_frames(monkeypatch, tmp_path):
+    options = _serve_options(monkeypatch, tmp_path)
+    # Memory per idle socket (DESIGN.md budget 64 KiB) is met only without permessage-deflate.
+    assert options["ws_per_message_deflate"] is False
+    assert options["ws_max_size"] == 64 * 1024
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

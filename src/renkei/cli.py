@@ -56,12 +56,19 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+# The largest websocket frame the server reads (a client only ever sends its small auth message).
+WS_MAX_FRAME_BYTES = 64 * 1024
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     settings.check_production()
     uvicorn.run("renkei.asgi:app", host=args.host, port=args.port, workers=args.workers,
                 proxy_headers=True, forwarded_allow_ips=os.environ.get("RENKEI_FORWARDED_ALLOW_IPS", "127.0.0.1"),
                 log_level=settings.log_level.lower(), ws="websockets",
+                # Events are ~150-byte JSON: compression gains nothing and costs ~100 KiB per socket
+                # (bench/README.md); nor should uvicorn buffer a 16 MiB frame before the app refuses it.
+                ws_per_message_deflate=False, ws_max_size=WS_MAX_FRAME_BYTES,
                 # uvicorn's access log prints query strings (a name filter is PHI); RequestContextMiddleware logs
                 # one line per request with the route template only.
                 access_log=False)
