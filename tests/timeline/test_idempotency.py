@@ -57,6 +57,20 @@ def test_keys_are_kept_seven_days_then_forgotten(client, db, world, as_user):
     assert again.status_code == 201 and again.json()["id"] != first["id"]
 
 
+def test_claiming_a_key_deletes_that_users_expired_keys_only(client, db, world, as_user):
+    nurse, doctor = as_user(world.nurse), as_user(world.physician)
+    for headers, key in ((nurse, "old-nurse-key"), (doctor, "old-doctor-key")):
+        assert post(client, {**headers, "Idempotency-Key": key}, world.patient_id, "message",
+                    {"text": "古い連絡"}).status_code == 201
+    for row in db.scalars(select(IdempotencyKey)):
+        row.expires_at = row.created_at - timedelta(seconds=1)
+    db.flush()
+    assert post(client, {**nurse, "Idempotency-Key": "new-nurse-key"}, world.patient_id, "message",
+                {"text": "新しい連絡"}).status_code == 201
+    db.expire_all()
+    assert sorted(db.scalars(select(IdempotencyKey.key))) == ["new-nurse-key", "old-doctor-key"]
+
+
 def test_stored_response_is_encrypted(client, db, world, as_user):
     nurse = {**as_user(world.nurse), "Idempotency-Key": "tablet-7f3a-0004"}
     post(client, nurse, world.patient_id, "message", {"text": "暗号化されるべき返答"})
