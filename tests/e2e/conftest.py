@@ -43,9 +43,12 @@ SCREENSHOTS = REPO / "artifacts" / "screenshots"
 ADMINS = ("admin.nursing@midori.example", "region.admin@midori.example")
 
 try:
+    from axe_playwright_python.sync_playwright import Axe
     from playwright.sync_api import Browser, Page, sync_playwright
 except ImportError:  # pragma: no cover - reported by the fixture below
     sync_playwright = None  # type: ignore[assignment]
+else:
+    _AXE = Axe()
 
 
 def _unavailable() -> str | None:
@@ -233,8 +236,17 @@ _UNLABELLED_JS = """
 """
 
 
+def _contrast_problems(page: Page) -> list[str]:
+    """WCAG AA colour contrast (4.5:1, 3:1 for large text) of every visible text, by axe-core's rule."""
+    results = _AXE.run(page, options={"runOnly": {"type": "rule", "values": ["color-contrast"]},
+                                      "resultTypes": ["violations"]})
+    return [f"contrast {node['any'][0]['message'] if node.get('any') else ''}: {node['html'][:140]}"
+            for violation in results.response["violations"] for node in violation["nodes"]]
+
+
 def check_page(page: Page, name: str) -> None:
-    """At the three viewport sizes: no horizontal scrolling, touch targets of 44 px, labelled fields;
+    """At the three viewport sizes: no horizontal scrolling, touch targets of 44 px, labelled fields, WCAG AA
+    colour contrast;
     a full-page screenshot of each under artifacts/screenshots/; and no horizontal scroll at 200 % zoom."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
@@ -248,5 +260,6 @@ def check_page(page: Page, name: str) -> None:
             problems += [f"{label}: small target {s}" for s in page.evaluate(_TARGETS_JS)]
             page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}x{height}.png"), full_page=True)
     problems += [f"unlabelled field {s}" for s in page.evaluate(_UNLABELLED_JS)]
+    problems += _contrast_problems(page)
     page.set_viewport_size({"width": 1024, "height": 768})
     assert not problems, f"{name}:\n" + "\n".join(problems)
