@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pyotp
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -288,3 +289,20 @@ def test_setup_page_is_in_english_when_chosen(client, db):
 def test_setup_page_needs_a_session(client):
     r = client.get("/account/2fa", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/login"
+
+
+def test_switching_language_returns_to_the_same_page(client, db):
+    user = make_user(db, make_org(db))
+    page_login(client, user.email)
+    page = client.get("/patients")
+    assert '<input type="hidden" name="next" value="/patients">' in page.text
+    r = client.post("/lang", data={"lang": "en", "next": "/patients"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/patients"
+    assert 'lang="en"' in client.get("/patients").text
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil.example",
+                                    "patients", "/patients?next=x", "/a\r\nSet-Cookie: x=1"])
+def test_switching_language_never_redirects_off_this_site(client, target):
+    r = client.post("/lang", data={"lang": "ja", "next": target}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from collections.abc import Sequence
 from typing import Annotated
@@ -157,9 +158,14 @@ def totp_setup_confirm(
     return RedirectResponse("/patients", status_code=303)
 
 
+# Where the switch may send the user back to: a path of this site only (no scheme, host or `//`).
+_LOCAL_PATH = re.compile(r"/(?:[A-Za-z0-9._~-][A-Za-z0-9._~/-]*)?")
+
+
 @router.post("/lang")
-def switch_language(lang: Annotated[str, Form(max_length=2)]) -> Response:
-    """Remember the interface language (ja/en)."""
-    response = RedirectResponse("/", status_code=303)
+def switch_language(lang: Annotated[str, Form(max_length=2)],
+                    next_path: Annotated[str, Form(alias="next", max_length=300)] = "/") -> Response:
+    """Remember the interface language (ja/en) and show the same page again."""
+    response = RedirectResponse(next_path if _LOCAL_PATH.fullmatch(next_path) else "/", status_code=303)
     response.set_cookie("lang", "en" if lang == "en" else "ja", samesite="lax", max_age=365 * 86400)
     return response
