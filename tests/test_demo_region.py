@@ -15,7 +15,7 @@ from sqlalchemy import select
 from renkei import demo
 from renkei.app import create_app
 from renkei.config import Settings
-from renkei.db.types import today_jst
+from renkei.db.types import JST, today_jst
 from renkei.directory.models import Organisation, User
 from renkei.sheets import service as sheets
 from renkei.timeline import views
@@ -111,6 +111,15 @@ def test_clinical_dates_spread_over_the_six_weeks_since_the_teams_started(region
     assert all(today - timedelta(days=42) <= d <= today for d in days)
     weeks = {(today - d).days // 7 for d in days}
     assert len(weeks) >= 3, weeks
+
+
+def test_the_timeline_shows_each_visit_note_posted_on_its_visit_day(region):
+    keyring = live.open_keyring(region.settings)
+    with live.committing_session(region.settings) as session:
+        rows = list(session.scalars(select(TimelineEntry).where(TimelineEntry.sheet_id == "physician-visit")))
+        pairs = [(views.unseal(session, keyring, r, views.PAYLOAD_AAD, r.payload_ct)["visit_date"],
+                  r.record_posted_at.astimezone(JST).date().isoformat()) for r in rows]
+    assert pairs and all(visit == posted for visit, posted in pairs), pairs[:5]
 
 
 def test_most_patients_show_a_current_emergency_sheet_and_acp_to_their_attending_physician(region, client):

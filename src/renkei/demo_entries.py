@@ -2,9 +2,10 @@
 
 Every entry goes through `timeline.service` exactly as an API post does: the access decision (who may write
 which sheet, the consent), schema validation, encryption at rest, audit and outbox events. The service stamps
-the posting time, so the clinical dates live in the payloads (visit dates, record dates, 「M/D訪問」 in
-the notes), spread over the weeks since the team started; entries are posted oldest story first, so the
-timeline reads in clinical order.
+the posting time; the demo then moves each entry's posting time back to its story's day (the audit log and
+the outbox keep the real load time). The clinical dates also live in the payloads (visit dates, record
+dates, 「M/D訪問」 in the notes), spread over the weeks since the team started; entries are posted oldest
+story first, so the timeline reads in clinical order.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -21,10 +22,11 @@ from sqlalchemy.orm import Session
 from renkei.auth.service import Actor
 from renkei.config import Settings
 from renkei.crypto.keyring import Keyring
+from renkei.db.types import JST
 from renkei.directory.models import User
 from renkei.sheets.registry import SheetRegistry
 from renkei.timeline import service as timeline
-from renkei.timeline.models import Priority
+from renkei.timeline.models import Priority, TimelineEntry
 from renkei.timeline.schemas import EntryCreate, RecipientIn
 
 CLINIC = ("みどり在宅クリニック", "0120-000-101")
@@ -164,6 +166,7 @@ class Story:
     care_manager_office: str
     actor_of: Callable[[User], Actor]
     posted: int = 0
+    days_ago: int = 0  # the story's day of what is being posted now
     ids: dict[str, Any] = field(default_factory=dict)  # the current ACP's id and date
 
     def day(self, days_ago: int) -> str:
@@ -180,8 +183,23 @@ class Story:
         out = timeline.create_entry(self.session, keyring=self.keyring, registry=self.registry,
                                     settings=self.settings, actor=self.actor_of(self.members[role]),
                                     patient_id=self.patient_id, body=body)
+        self._backdate(out.id)
         self.posted += 1
         return out.id
+
+    def _backdate(self, entry_id: uuid.UUID) -> None:
+        """Show the entry at its story's day, in working hours (JST), not at the moment the demo loads.
+
+        Only the demo does this, to a fiction: the audit log and the outbox keep the real load time."""
+        if self.days_ago <= 0:
+            return
+        entry = self.session.get(TimelineEntry, entry_id)
+        assert entry is not None and entry.posted_at is not None
+        hour, minute = 9 + (self.posted * 5 + self.index) % 9, (self.posted * 17 + self.index * 7) % 60
+        day = self.today - timedelta(days=self.days_ago)
+        when = datetime(day.year, day.month, day.day, hour, minute, tzinfo=JST).astimezone(UTC)
+        entry.created_at = entry.updated_at = entry.posted_at = entry.record_posted_at = when
+        self.session.flush()
 
     def acknowledge(self, role: str, entry_id: uuid.UUID) -> None:
         timeline.acknowledge(self.session, keyring=self.keyring, settings=self.settings,
@@ -231,7 +249,8 @@ def write(story: Story) -> int:
     if i == 5:
         # Admitted two days ago; the hospital already sends its plan for the discharge: not yet received.
         at(0, _discharge, profile, admitted=2, discharged=-10, acknowledged=False)
-    for _, post in sorted(plan, key=lambda p: -p[0]):  # stable: same-day entries keep their order
+    for when, post in sorted(plan, key=lambda p: -p[0]):  # stable: same-day entries keep their order
+        story.days_ago = when
         post()
     return story.posted
 
