@@ -20,6 +20,7 @@ from renkei.printing.render import pdf_text
 from renkei.sheets.registry import SheetRegistry
 from tests.factories import World, auth_headers, build_world, make_org
 from tests.printing.instances import Generator, Instance, expectations
+from tests.printing.support import intake, photo, printout
 from tests.timeline.support import example, join_team, png_bytes, posted, upload
 
 SHEETS_DIR = Path(__file__).resolve().parents[2] / "schemas"
@@ -38,6 +39,21 @@ class Printed:
     fully_blank: dict[str, bytes] = field(default_factory=dict)  # sheet id -> PDF without any patient
     # sheet id -> (instance filling every field, text of each page of its PDF)
     every_field: dict[str, list[tuple[Instance, list[str]]]] = field(default_factory=dict)
+
+
+@pytest.fixture
+def as_user(db, settings, keyring):
+    """Bearer headers for a user of the test's world."""
+    return lambda user: auth_headers(db, settings, keyring, user)
+
+
+@pytest.fixture
+def filed(client, world, as_user) -> dict:
+    """A care note printed blank for the patient, filled by hand, photographed and filed by the nurse."""
+    pdf = printout(client, as_user(world.physician), f"/print/blank/care-note.pdf?patient_id={world.patient_id}")
+    r = intake(client, as_user(world.nurse), photo(pdf))
+    assert r.status_code == 201, r.text
+    return r.json()
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
-from urllib.parse import urljoin
 
 from renkei.printing.forms import FormBuilder
 from renkei.sheets.registry import SheetDef
@@ -43,15 +42,7 @@ class Generator:
         self.counter = 0
 
     def resolve(self, schema: dict[str, Any], doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        while "$ref" in schema:
-            target, _, fragment = schema["$ref"].partition("#")
-            if target:
-                doc = self.builder.document(urljoin(doc["$id"], target))
-            node: Any = doc
-            for token in [t for t in fragment.split("/") if t]:
-                node = node[token]
-            schema = {**node, **{k: v for k, v in schema.items() if k != "$ref"}}
-        return schema, doc
+        return self.builder.resolve(schema, doc)
 
     def count(self) -> int:
         """How many instances it takes to choose every enum option once."""

@@ -7,21 +7,15 @@ import re
 import uuid
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from renkei.consent.models import ConsentDocument
 from renkei.db.types import today_jst
 from renkei.printing.formatting import format_date
 from renkei.printing.render import pdf_text
-from tests.factories import auth_headers, grant_consent
+from tests.factories import grant_consent
 from tests.printing.support import intake, own_patient, photo, printout
 from tests.printing.test_print_forms import flat
-
-
-@pytest.fixture
-def as_user(db, settings, keyring):
-    return lambda user: auth_headers(db, settings, keyring, user)
 
 
 def _text(client, headers, url: str) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import pypdfium2
 import pytest
 from PIL import Image

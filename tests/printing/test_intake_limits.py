@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import uuid
 
-import pytest
 from PIL import Image
 from sqlalchemy import select
 
@@ -14,13 +13,8 @@ from renkei.audit.models import AuditEvent
 from renkei.printing import qr, throttle
 from renkei.printing.models import PaperIntake
 from renkei.printing.render import pdf_page_png
-from tests.factories import auth_headers, make_org, make_user
+from tests.factories import make_org, make_user
 from tests.printing.test_paper_intake import own_patient
-
-
-@pytest.fixture
-def as_user(db, settings, keyring):
-    return lambda user: auth_headers(db, settings, keyring, user)
 
 
 def page_only_pdf(pages: int, side_pt: int) -> bytes:

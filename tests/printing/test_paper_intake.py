@@ -18,15 +18,10 @@ from renkei.printing import reference
 from renkei.printing.intake import PAPER_INTAKE_EVENT
 from renkei.printing.models import PaperIntake, PrintJob
 from renkei.timeline.models import Attachment, TimelineEntry
-from tests.factories import auth_headers, grant_consent
+from tests.factories import grant_consent
 from tests.printing.support import intake, own_patient, photo, printout, qr_png, side_by_side
 
 __all__ = ["own_patient"]  # imported by the other intake tests
-
-
-@pytest.fixture
-def as_user(db, settings, keyring):
-    return lambda user: auth_headers(db, settings, keyring, user)
 
 
 def _filed(db) -> tuple[int, int, int]:

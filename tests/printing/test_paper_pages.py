@@ -6,24 +6,9 @@ from __future__ import annotations
 import html
 import re
 
-import pytest
 
-from tests.factories import auth_headers
-from tests.printing.support import intake, own_patient, photo, printout
+from tests.printing.support import own_patient
 from tests.timeline.support import post
-
-
-@pytest.fixture
-def as_user(db, settings, keyring):
-    return lambda user: auth_headers(db, settings, keyring, user)
-
-
-@pytest.fixture
-def filed(client, world, as_user) -> dict:
-    pdf = printout(client, as_user(world.physician), f"/print/blank/care-note.pdf?patient_id={world.patient_id}")
-    r = intake(client, as_user(world.nurse), photo(pdf))
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 def _transcribe_href(world, filed) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from renkei.access.models import BreakGlassGrant
@@ -13,15 +12,10 @@ from renkei.audit.models import AuditEvent
 from renkei.db.types import utcnow
 from renkei.printing.models import PrintJob
 from renkei.printing.render import pdf_page_png, pdf_text
-from tests.factories import auth_headers, grant_consent, make_org, make_user
+from tests.factories import grant_consent, make_org, make_user
 from tests.printing.conftest import ARTIFACTS
 from tests.printing.test_print_forms import flat
 from tests.timeline.support import posted
-
-
-@pytest.fixture
-def as_user(db, settings, keyring):
-    return lambda user: auth_headers(db, settings, keyring, user)
 
 
 def _break_glass_physician(db, patient_id: uuid.UUID):

@@ -5,30 +5,14 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 from sqlalchemy import select
 
 from renkei.audit.models import AuditEvent
 from renkei.printing.models import PaperIntake
-from tests.factories import auth_headers
-from tests.printing.support import intake, own_patient, photo, printout
+from tests.printing.support import own_patient
 from tests.timeline.support import etag_of, example, post
 
 CARE_NOTE = {"observations": "紙の記録から転記：食事は半分摂取"}
-
-
-@pytest.fixture
-def as_user(db, settings, keyring):
-    return lambda user: auth_headers(db, settings, keyring, user)
-
-
-@pytest.fixture
-def filed(client, world, as_user) -> dict:
-    """A care note printed blank for the patient, filled by hand, photographed and filed by the nurse."""
-    pdf = printout(client, as_user(world.physician), f"/print/blank/care-note.pdf?patient_id={world.patient_id}")
-    r = intake(client, as_user(world.nurse), photo(pdf))
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 def _awaiting(client, headers, patient_id) -> list[dict]:

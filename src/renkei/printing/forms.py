@@ -130,6 +130,18 @@ class FormBuilder:
         return FormModel(sheet.id, sheet.version, sheet.title, sheet.title_en, sheet.category, sections,
                          data is None, index)
 
+    def resolve(self, schema: dict[str, Any], doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Follow $ref; the referring schema's own keywords (its title, mostly) win over the target's."""
+        while "$ref" in schema:
+            target, _, fragment = schema["$ref"].partition("#")
+            if target:
+                doc = self.document(urljoin(doc["$id"], target))
+            node: Any = doc
+            for token in [t for t in fragment.split("/") if t]:
+                node = node[token.replace("~1", "/").replace("~0", "~")]
+            schema = {**node, **{k: v for k, v in schema.items() if k != "$ref"}}
+        return schema, doc
+
     def document(self, uri: str) -> dict[str, Any]:
         """A schema document by its absolute $id: a sheet, or a shared definitions file."""
         parts = urlsplit(uri).path.rstrip("/").split("/")
@@ -147,16 +159,7 @@ class _Walk:
         self.blank_rows = blank_rows
 
     def resolve(self, schema: dict[str, Any], doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Follow $ref; the referring schema's own keywords (its title, mostly) win over the target's."""
-        while "$ref" in schema:
-            target, _, fragment = schema["$ref"].partition("#")
-            if target:
-                doc = self.owner.document(urljoin(doc["$id"], target))
-            node: Any = doc
-            for token in [t for t in fragment.split("/") if t]:
-                node = node[token.replace("~1", "/").replace("~0", "~")]
-            schema = {**node, **{k: v for k, v in schema.items() if k != "$ref"}}
-        return schema, doc
+        return self.owner.resolve(schema, doc)
 
     def field(self, schema: dict[str, Any], doc: dict[str, Any], path: str, key: str, value: Any,
               *, register: bool = True) -> Field:
