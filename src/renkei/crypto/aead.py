@@ -48,17 +48,30 @@ def key_id_of(blob: bytes) -> str:
 
 def open_(key: bytes, blob: bytes, *, aad: str, binding: str) -> bytes:
     """Decrypt and check the binding; fail closed on any mismatch."""
-    kid = key_id_of(blob).encode("ascii")
-    start = 2 + len(kid)
-    nonce, ct = blob[start : start + NONCE_BYTES], blob[start + NONCE_BYTES :]
-    try:
-        plaintext = AESGCM(key).decrypt(nonce, ct, _aad(aad, kid))
-    except InvalidTag as exc:
-        raise DecryptionError("authentication failed") from exc
-    (n,) = struct.unpack(">H", plaintext[:2])
-    if plaintext[2 : 2 + n].decode("utf-8") != binding:
-        raise DecryptionError("ciphertext belongs to another row")
-    return plaintext[2 + n :]
+    return Opener(key).open(blob, aad=aad, binding=binding)
+
+
+class Opener:
+    """`open_` with one key, for many envelopes: the cipher is set up once (a page of a patient's entries)."""
+
+    __slots__ = ("_cipher",)
+
+    def __init__(self, key: bytes) -> None:
+        self._cipher = AESGCM(key)
+
+    def open(self, blob: bytes, *, aad: str, binding: str) -> bytes:
+        """Decrypt and check the binding; fail closed on any mismatch."""
+        kid = key_id_of(blob).encode("ascii")
+        start = 2 + len(kid)
+        nonce, ct = blob[start : start + NONCE_BYTES], blob[start + NONCE_BYTES :]
+        try:
+            plaintext = self._cipher.decrypt(nonce, ct, _aad(aad, kid))
+        except InvalidTag as exc:
+            raise DecryptionError("authentication failed") from exc
+        (n,) = struct.unpack(">H", plaintext[:2])
+        if plaintext[2 : 2 + n].decode("utf-8") != binding:
+            raise DecryptionError("ciphertext belongs to another row")
+        return plaintext[2 + n :]
 
 
 def _aad(aad: str, kid: bytes) -> bytes:

@@ -104,18 +104,18 @@ class Unsealer:
 
     def __init__(self, session: Session, keyring: Keyring) -> None:
         self.session, self.keyring = session, keyring
-        self._keys: dict[tuple[uuid.UUID, str], bytes] = {}
+        self._openers: dict[tuple[uuid.UUID, str], aead.Opener] = {}
 
     def __call__(self, entry: Any, aad: str, blob: bytes | None) -> Any:
         if blob is None:
             return None
         key_id = aead.key_id_of(blob)
-        key = self._keys.get((entry.patient_id, key_id))
-        if key is None:
+        opener = self._openers.get((entry.patient_id, key_id))
+        if opener is None:
             # key_by_id refuses a key of another patient, so a moved ciphertext still fails here.
             key = keys.key_by_id(self.session, self.keyring, entry.patient_id, key_id)
-            self._keys[(entry.patient_id, key_id)] = key
-        return json.loads(aead.open_(key, blob, aad=aad, binding=str(entry.id)))
+            opener = self._openers[(entry.patient_id, key_id)] = aead.Opener(key)
+        return json.loads(opener.open(blob, aad=aad, binding=str(entry.id)))
 
 
 def unseal(session: Session, keyring: Keyring, entry: TimelineEntry, aad: str, blob: bytes | None) -> Any:
@@ -220,11 +220,14 @@ def build(
     context = _Context(users, orgs, utcnow() - timedelta(hours=settings.ack_overdue_hours),
                        Unsealer(session, keyring), registry(settings), readable, {})
     papers = paper.states(session, entries)
-    no_reads: list[Any] = []
+    none: list[Any] = []
+    # (Looked up only where there is something to find: each lookup hashes a UUID in Python.)
     fields = [
-        _one(e, context, recipients.get(e.id, no_reads), e.id in read or e.author_id == actor.user_id,
-             acp_current.get(e.patient_id), reads.get(e.id, no_reads) if detail else None,
-             files.get(e.id, no_reads), papers.get(e.id))
+        _one(e, context, recipients.get(e.id, none) if recipients else none,
+             e.author_id == actor.user_id or (bool(read) and e.id in read),
+             acp_current.get(e.patient_id) if acp_current else None,
+             (reads.get(e.id, none) if reads else none) if detail else None,
+             files.get(e.id, none) if files else none, papers.get(e.id) if papers else None)
         for e in entries
     ]
     # One validation of the whole page (pydantic's core, no per-model Python call): the same checks and
