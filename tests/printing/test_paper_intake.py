@@ -50,7 +50,8 @@ def test_printed_form_photographed_is_filed_on_its_patient_timeline_awaiting_tra
     assert (paper["sheet"], paper["sheet_version"], paper["status"]) == ("care-note", 1, "final")
     assert paper["data"] == {} and paper["author"]["user_id"] == str(world.nurse.id)
     assert paper["paper"] == {"intake_id": body["id"], "attachment_id": body["attachment_id"],
-                              "content_type": "image/jpeg", "transcribed_entry_id": None}
+                              "content_type": "image/jpeg", "transcribed_entry_id": None,
+                              "image_withheld": False}
     assert client.get(f"/api/v1/entries/{body['entry_id']}", headers=doctor).status_code == 200
     assert client.get(f"/api/v1/attachments/{body['attachment_id']}", headers=doctor).status_code == 200
     told = db.scalars(select(Notification).where(Notification.kind == PAPER_INTAKE_EVENT)).all()

@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from renkei.audit.models import AuditEvent
 from renkei.printing.models import PaperIntake
-from tests.printing.support import own_patient
+from tests.factories import exclude_categories
+from tests.printing.support import intake, own_patient, photo, printout
 from tests.timeline.support import etag_of, example, post
 
 CARE_NOTE = {"observations": "紙の記録から転記：食事は半分摂取"}
@@ -115,3 +116,31 @@ def test_a_paper_entry_marked_entered_in_error_leaves_the_queue(client, db, worl
     assert db.get(PaperIntake, uuid.UUID(filed["id"])).status == "withdrawn"
     r = post(client, nurse, world.patient_id, "care-note", CARE_NOTE, paper_intake_id=filed["id"])
     assert r.status_code == 422
+
+
+def test_a_paper_form_with_parts_the_consent_leaves_out_is_neither_shown_nor_transcribed(
+    client, db, keyring, world, as_user,
+):
+    """The emergency sheet's resuscitation wish is ACP: its photographed form shows it, so a reader without
+    the ACP category gets no image (404 on the file) and may not transcribe it; the rest of the team may."""
+    nurse, doctor = as_user(world.nurse), as_user(world.physician)
+    pdf = printout(client, doctor, f"/print/blank/emergency-info.pdf?patient_id={world.patient_id}")
+    r = intake(client, nurse, photo(pdf))
+    assert r.status_code == 201, r.text
+    filed = r.json()
+    seen = client.get(f"/api/v1/entries/{filed['entry_id']}", headers=nurse).json()["paper"]
+    assert seen["image_withheld"] is False and seen["attachment_id"] == filed["attachment_id"]
+    assert client.get(f"/api/v1/attachments/{filed['attachment_id']}", headers=nurse).status_code == 200
+
+    exclude_categories(db, keyring, world.patient_id, "acp")
+    withheld = client.get(f"/api/v1/entries/{filed['entry_id']}", headers=nurse).json()["paper"]
+    assert withheld["image_withheld"] is True and withheld["attachment_id"] is None
+    r = client.get(f"/api/v1/attachments/{filed['attachment_id']}", headers=nurse)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/json")
+    page = client.get(f"/entries/{filed['entry_id']}", headers=nurse).text
+    assert 'id="paper-withheld"' in page and filed["attachment_id"] not in page
+    assert "transcribe-button" not in page
+    r = post(client, nurse, world.patient_id, "emergency-info", example("emergency-info"),
+             paper_intake_id=filed["id"])
+    assert r.status_code == 403 and r.json()["error"] == "forbidden"
+    assert _awaiting(client, nurse, world.patient_id)[0]["status"] == "awaiting_transcription"

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from renkei.access import service as access
@@ -25,8 +26,8 @@ from renkei.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
 from renkei.patients import keys
 from renkei.sheets import service as sheets
 from renkei.sheets.registry import SheetRegistry
-from renkei.timeline import guard
-from renkei.timeline.models import Attachment
+from renkei.timeline import guard, paper
+from renkei.timeline.models import Attachment, TimelineEntry
 from renkei.timeline.schemas import AttachmentOut
 from renkei.web import images
 
@@ -117,16 +118,22 @@ def upload(
 
 
 def download(
-    session: Session, *, keyring: Keyring, actor: Actor, attachment_id: uuid.UUID
+    session: Session, *, keyring: Keyring, registry: SheetRegistry, actor: Actor, attachment_id: uuid.UUID
 ) -> AttachmentContent:
-    """The decrypted file: for its uploader, or for the team once a posted entry references it."""
+    """The decrypted file: for its uploader, or for the team once a posted entry references it. The image of
+    a paper form also needs every category of the sheet's parts (it shows all of them)."""
     attachment = session.get(Attachment, attachment_id)
     if attachment is None:
         raise NotFound()
     # Decided (and audited) first: a refused attempt on someone else's unposted upload stays on record too.
-    guard.require(session, actor, Action.read_clinical, attachment.patient_id, category=attachment.category,
-                  sheet_id=attachment.sheet_id, targets=[attachment.id])
+    decision = guard.require(session, actor, Action.read_clinical, attachment.patient_id,
+                             category=attachment.category, sheet_id=attachment.sheet_id,
+                             targets=[attachment.id])
     if attachment.linked_at is None and attachment.uploaded_by != actor.user_id:
+        raise NotFound()
+    form = session.execute(select(TimelineEntry.sheet_id, TimelineEntry.sheet_version).where(
+        TimelineEntry.paper_attachment_id == attachment.id).limit(1)).first()
+    if form is not None and paper.image_withheld(registry, form[0], form[1], decision.categories):
         raise NotFound()
     data = keys.open_bytes(session, keyring, attachment.patient_id, attachment.content_ct, aad=CONTENT_AAD,
                            binding=str(attachment.id))

@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from renkei.errors import FieldProblem, InvalidInput
-from renkei.sheets.registry import SheetDef
+from renkei.sheets.registry import SheetDef, SheetRegistry
 from renkei.timeline.exceptions import PaperAlreadyTranscribed
 from renkei.timeline.models import Attachment, EntryStatus, TimelineEntry
 from renkei.timeline.schemas import PaperOut
@@ -34,6 +34,13 @@ def not_paper(columns: Any = TimelineEntry) -> ColumnElement[bool]:
     """Rows that hold structured data (the summary and the current ACP read only these); `columns` is the
     model or a table's column collection."""
     return columns.paper_intake_id.is_(None)
+
+
+def image_withheld(registry: SheetRegistry, sheet_id: str, version: int, readable: frozenset[str]) -> bool:
+    """Whether a reader may not see a paper form's image: it shows every part of the sheet, so a reader whose
+    access decision leaves out the category of any part (psychiatric notes, the ACP wish on an emergency
+    sheet) may neither see it nor transcribe it."""
+    return any(part.category not in readable for part in registry.subtrees(sheet_id, version))
 
 
 def note_changed(session: Session, paper_intake_id: uuid.UUID | None) -> None:

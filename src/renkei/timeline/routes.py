@@ -116,9 +116,11 @@ def upload_attachment(patient_id: uuid.UUID, request: Request, actor: ActorDep, 
 
 @router.get("/attachments/{attachment_id}", summary="Download an attachment",
             response_class=Response, responses={200: {"content": {"application/octet-stream": {}}}})
-def download_attachment(attachment_id: uuid.UUID, actor: ActorDep, session: SessionDep, keyring: KeyringDep):
+def download_attachment(attachment_id: uuid.UUID, actor: ActorDep, session: SessionDep, keyring: KeyringDep,
+                        sheets: SheetsDep):
     """The decrypted file, always as a download (never rendered inline)."""
-    found = attachments.download(session, keyring=keyring, actor=actor, attachment_id=attachment_id)
+    found = attachments.download(session, keyring=keyring, registry=sheets, actor=actor,
+                                 attachment_id=attachment_id)
     return Response(found.data, media_type=found.content_type,
                     headers={"Content-Disposition": f'attachment; filename="{found.download_name}"'})
 

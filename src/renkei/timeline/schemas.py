@@ -140,9 +140,14 @@ class PaperOut(ResponseModel):
     """A paper entry (紙・転記待ち / 紙から転記済み): the image of the form, and its transcription if one stands."""
 
     intake_id: uuid.UUID
-    attachment_id: uuid.UUID
+    attachment_id: uuid.UUID | None = Field(
+        description="The image; null when it is withheld from this reader (see image_withheld)")
     content_type: str | None
     transcribed_entry_id: uuid.UUID | None
+    image_withheld: bool = Field(
+        default=False,
+        description="The form has parts of a category this reader's consent scope leaves out (e.g. psychiatric "
+                    "notes): its image is not shown, nor may they transcribe it")
 
 
 class EntryOut(ResponseModel):

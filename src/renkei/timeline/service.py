@@ -26,7 +26,7 @@ from renkei.config import Settings
 from renkei.crypto.keyring import Keyring
 from renkei.db.session import after_commit
 from renkei.db.types import new_id, utcnow
-from renkei.errors import NotFound
+from renkei.errors import Forbidden, NotFound
 from renkei.notify import entries as notify_entries
 from renkei.sheets import service as sheets
 from renkei.sheets.registry import SheetDef, SheetRegistry
@@ -83,6 +83,10 @@ def create_entry(
     sheet = sheets.resolve(registry, body.sheet, body.version)
     decision = guard.require(session, actor, Action.write_clinical, patient_id, category=sheet.category,
                              sheet_id=sheet.id)
+    if body.paper_intake_id is not None and paper.image_withheld(registry, sheet.id, sheet.version,
+                                                                  decision.categories):
+        raise Forbidden("This paper form has parts your consent scope leaves out: someone who may read "
+                        "all of it transcribes it (閲覧範囲外の項目を含む用紙のため転記できません)")
     checked = content.check(session, registry, sheet, actor, patient_id, data=body.data,
                             recipients=body.recipients, attachment_ids=body.attachment_ids,
                             readable=decision.categories)

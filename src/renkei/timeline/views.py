@@ -268,7 +268,12 @@ def _one(
     paper_state: PaperOut | None = None,
 ) -> dict[str, Any]:
     """The fields of one EntryOut (validated by the caller, a page at a time)."""
-    data, withheld = subtrees.withhold(ctx.unseal(e, PAYLOAD_AAD, e.payload_ct), ctx.withheld(e))
+    hidden = ctx.withheld(e)
+    data, withheld = subtrees.withhold(ctx.unseal(e, PAYLOAD_AAD, e.payload_ct), hidden)
+    if paper_state is not None and hidden:
+        # The image shows every part of the form, the withheld ones too.
+        paper_state = paper_state.model_copy(update={"attachment_id": None, "content_type": None,
+                                                     "image_withheld": True})
     status, posted_at = e.status, e.posted_at
     live = e.is_head and status == EntryStatus.final
     acp_is_current: bool | None = None
