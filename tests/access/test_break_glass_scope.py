@@ -11,6 +11,7 @@ import pytest
 from renkei.access.models import BreakGlassGrant
 from tests.access.support import Ctx
 from tests.factories import make_user
+from tests.printing.support import intake, photo, printout
 from tests.timeline.support import etag_of, example, posted
 
 
@@ -88,3 +89,20 @@ def test_those_who_may_not_break_the_glass_still_do_not_find_a_withdrawn_patient
     r = ctx.client.post("/api/v1/patients/lookup", headers=ctx.headers(pharmacist),
                         json={"name_kana": "ヤマダ ハナコ", "birth_date": "1938-04-02"})
     assert r.status_code == 200 and r.json() == []
+
+
+def test_a_grant_lists_no_paper_intakes_and_opens_no_paper_entry(ctx):
+    """Paper is never the current emergency sheet (the summary and card read structured data only): the
+    grant's list of paper intakes is empty even when an emergency form was filed on paper."""
+    doctor, nurse = ctx.headers(ctx.world.physician), ctx.headers(ctx.world.nurse)
+    pdf = printout(ctx.client, doctor, f"/print/blank/emergency-info.pdf?patient_id={ctx.patient_id}")
+    filed = intake(ctx.client, nurse, photo(pdf))
+    assert filed.status_code == 201, filed.text
+    ctx.break_glass(ctx.er_physician)
+    er = ctx.headers(ctx.er_physician)
+    listed = ctx.client.get(f"/api/v1/patients/{ctx.patient_id}/paper-intakes", headers=er)
+    assert listed.status_code == 200 and listed.json() == []
+    assert ctx.client.get(f"/api/v1/entries/{filed.json()['entry_id']}", headers=er).status_code == 404
+    assert ctx.client.get(f"/api/v1/attachments/{filed.json()['attachment_id']}", headers=er).status_code == 404
+    team = ctx.client.get(f"/api/v1/patients/{ctx.patient_id}/paper-intakes", headers=nurse).json()
+    assert [i["id"] for i in team] == [filed.json()["id"]]

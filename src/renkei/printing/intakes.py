@@ -32,6 +32,9 @@ def list_for_patient(
     """The patient's paper intakes, newest first, of the categories the actor may read (404 outsiders)."""
     decision = access.require(session, actor, Action.read_clinical, patient_id, category=None,
                               event=LIST_EVENT)
+    if decision.current_only:
+        # Break-the-glass reads the current emergency sheet and ACP, never paper (the timeline shows none).
+        return []
     query = (
         select(PaperIntake).join(TimelineEntry, TimelineEntry.id == PaperIntake.entry_id)
         .where(PaperIntake.patient_id == patient_id, access.category_clause(decision, TimelineEntry.category))
