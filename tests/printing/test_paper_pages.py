@@ -53,6 +53,8 @@ def test_transcription_form_carries_the_intake_and_both_entries_link_to_each_oth
     assert form.status_code == 200
     assert f'data-paper-intake-id="{filed["id"]}"' in form.text and 'data-version="1"' in form.text
     assert f'/api/v1/attachments/{filed["attachment_id"]}' in form.text
+    # No draft button: a draft cannot carry the paper link (entry_form.js does not autosave one either).
+    assert 'id="save-draft"' not in form.text
     done = post(client, nurse, world.patient_id, "care-note", {"observations": "転記"},
                 paper_intake_id=filed["id"]).json()
     paper = client.get(f"/entries/{filed['entry_id']}", headers=nurse).text

@@ -353,13 +353,17 @@
 
   /* -- drafts ------------------------------------------------------------------------------------ */
 
+  var transcribing = Boolean(form.dataset.paperIntakeId);
+
   function state(text) { if (saveState) { saveState.textContent = text; } }
 
   function clock() { var d = new Date(); return pad(d.getHours()) + ":" + pad(d.getMinutes()); }
 
   function markDirty() {
     dirty = true;
-    if (mode === "amend") { return; }
+    // No drafts for an amendment, nor for a transcription from paper: a draft cannot carry the paper link, so
+    // a draft posted later would leave the paper awaiting transcription (the form is kept until it is sent).
+    if (mode === "amend" || transcribing) { return; }
     state(R.t("draft_unsaved"));
     clearTimeout(draft.timer);
     draft.timer = setTimeout(function () { saveDraft(false); }, 4000);
@@ -374,7 +378,7 @@
   }
 
   function saveDraft(manual) {
-    if (mode === "amend" || submitting) { return Promise.resolve(); }
+    if (mode === "amend" || transcribing || submitting) { return Promise.resolve(); }
     if (draft.saving) { draft.again = true; return Promise.resolve(); }
     draft.saving = true;
     clearTimeout(draft.timer);
