@@ -13,7 +13,7 @@ from renkei.consent.models import ConsentDocument
 from renkei.db.types import today_jst
 from renkei.printing.formatting import format_date
 from renkei.printing.render import pdf_text
-from tests.factories import grant_consent
+from tests.factories import PASSWORD, grant_consent
 from tests.printing.support import intake, own_patient, photo, printout
 from tests.printing.test_print_forms import flat
 
@@ -91,12 +91,27 @@ def test_a_blank_consent_form_is_kept_with_the_consent_recorded_from_it(client, 
     assert _documents(db, recorded) == 1
 
 
-def test_signed_withdrawal_form_is_kept_with_the_version_it_names(client, db, world, as_user):
+def test_signed_withdrawal_form_is_kept_with_the_withdrawn_version_it_names(client, db, keyring, world,
+                                                                            as_user):
+    doctor = as_user(world.physician)
+    # Filing paper needs some patient the uploader may write for: this one's consent is about to end.
+    own_patient(db, keyring, world.physician, name="別人 太郎", name_kana="ベツジン タロウ")
+    pdf = printout(client, doctor, f"/print/patients/{world.patient_id}/consent-withdrawal.pdf")
+    r = client.post(f"/api/v1/patients/{world.patient_id}/consents/{world.consent_id}/withdraw",
+                    headers=doctor, json={"reason": "本人の申し出", "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    r = intake(client, doctor, pdf, "scan.pdf")
+    assert r.status_code == 201 and r.json()["consent_id"] == str(world.consent_id), r.text
+    assert r.json()["sheet"] == "consent-withdrawal" and _documents(db, world.consent_id) == 1
+
+
+def test_signed_withdrawal_form_before_the_withdrawal_is_recorded_is_refused_and_not_filed(client, db, world,
+                                                                                           as_user):
     doctor = as_user(world.physician)
     pdf = printout(client, doctor, f"/print/patients/{world.patient_id}/consent-withdrawal.pdf")
     r = intake(client, doctor, pdf, "scan.pdf")
-    assert r.status_code == 201 and r.json()["consent_id"] == str(world.consent_id)
-    assert r.json()["sheet"] == "consent-withdrawal"
+    assert r.status_code == 422 and r.json()["error"] == "withdrawal_not_recorded", r.text
+    assert "撤回を記録" in r.text and _documents(db, world.consent_id) == 0
 
 
 def test_consent_form_of_a_patient_the_uploader_may_not_access_is_404(client, db, keyring, world, as_user):

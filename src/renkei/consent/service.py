@@ -256,14 +256,20 @@ def _document_bytes(session: Session, keyring: Keyring, doc: ConsentDocument) ->
 
 def add_document(
     session: Session, *, settings: Settings, keyring: Keyring, actor: Actor, patient_id: uuid.UUID,
-    consent_id: uuid.UUID, data: bytes,
+    consent_id: uuid.UUID, data: bytes, withdrawal: bool = False,
 ) -> DocumentOut:
     """Keep the scan of the signed consent form (or the tablet signature), encrypted; later too, for a
-    written consent recorded before its paper was scanned. The same file sent again is kept once."""
+    written consent recorded before its paper was scanned. The same file sent again is kept once.
+    `withdrawal`: the signed withdrawal form (同意撤回書), kept with the version it withdrew."""
     decision = access.require(session, actor, Action.manage_consent, patient_id, targets=[consent_id],
                               event="consent.document")
     consent = _consent_of(session, patient_id, consent_id)
-    if consent.superseded_at is not None or consent.withdrawn_at is not None:
+    if withdrawal:
+        if consent.withdrawn_at is None:
+            raise Conflict("Record the withdrawal before filing its signed form", fields=[FieldProblem(
+                "/consent_id", "撤回を記録してから同意撤回書を添付してください",
+                "Record the withdrawal before attaching the signed withdrawal form")])
+    elif consent.superseded_at is not None or consent.withdrawn_at is not None:
         # A scan belongs to the version the patient signed; filing it under an ended one would misstate it.
         raise Conflict("Scans are attached to the current, unwithdrawn consent only", fields=[FieldProblem(
             "/consent_id", "撤回済み・差し替え済みの同意には署名済み同意書を添付できません。現在の同意に添付してください",

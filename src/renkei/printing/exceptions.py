@@ -106,6 +106,14 @@ class ConsentFormUnbound(IntakeRefused):
                   "signed form on the consent screen")
 
 
+class WithdrawalNotRecorded(IntakeRefused):
+    code = "withdrawal_not_recorded"
+    message_ja = ("この同意はまだ撤回されていません。同意の画面で撤回を記録してから、署名済みの"
+                  "同意撤回書を取り込んでください")
+    message_en = ("This consent has not been withdrawn yet: record the withdrawal on the consent screen, "
+                  "then file the signed withdrawal form")
+
+
 class ConsentNotCurrent(IntakeRefused):
     code = "consent_not_current"
     message_ja = ("この用紙を印刷した同意は、その後の同意に置き換えられたか撤回されています。"

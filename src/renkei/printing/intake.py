@@ -207,8 +207,13 @@ def _file_consent_form(
     if chosen is not None and chosen != job.patient_id:
         raise exceptions.PatientMismatch()
     consent = _consent_for(session, job)
+    withdrawal = job.kind == PrintKind.consent_withdrawal.value
+    if withdrawal and consent.withdrawn_at is None:
+        # Filed now it would stand as one more scan of a consent in force, and nothing would withdraw it.
+        raise exceptions.WithdrawalNotRecorded()
     document = consent_service.add_document(session, settings=settings, keyring=keyring, actor=actor,
-                                            patient_id=job.patient_id, consent_id=consent.id, data=content)
+                                            patient_id=job.patient_id, consent_id=consent.id, data=content,
+                                            withdrawal=withdrawal)
     access.disclosed(decision, [consent.id, document.id])
     return PaperIntakeOut(id=None, kind="consent_document", patient_id=job.patient_id, sheet=job.form_id,
                           sheet_version=job.form_version, print_id=job.id, status="filed_with_consent",
