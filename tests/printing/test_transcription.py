@@ -144,3 +144,23 @@ def test_a_paper_form_with_parts_the_consent_leaves_out_is_neither_shown_nor_tra
              paper_intake_id=filed["id"])
     assert r.status_code == 403 and r.json()["error"] == "forbidden"
     assert _awaiting(client, nurse, world.patient_id)[0]["status"] == "awaiting_transcription"
+
+
+def test_the_status_card_warns_of_a_newer_emergency_form_on_paper_until_it_is_transcribed(
+    client, world, as_user,
+):
+    nurse, doctor = as_user(world.nurse), as_user(world.physician)
+    structured = post(client, doctor, world.patient_id, "emergency-info", example("emergency-info"))
+    assert structured.status_code == 201, structured.text
+    summary_url = f"/api/v1/patients/{world.patient_id}/summary"
+    assert client.get(summary_url, headers=nurse).json()["paper_awaiting"] == []
+    pdf = printout(client, doctor, f"/print/blank/emergency-info.pdf?patient_id={world.patient_id}")
+    filed = intake(client, nurse, photo(pdf)).json()
+    awaiting = client.get(summary_url, headers=nurse).json()["paper_awaiting"]
+    assert [(p["entry_id"], p["sheet"]) for p in awaiting] == [(filed["entry_id"], "emergency-info")]
+    page = client.get(f"/patients/{world.patient_id}/timeline", headers=nurse).text
+    assert "紙で届いており、まだ転記されていません" in page and f'href="/entries/{filed["entry_id"]}"' in page
+    r = post(client, doctor, world.patient_id, "emergency-info", example("emergency-info"),
+             paper_intake_id=filed["id"])
+    assert r.status_code == 201, r.text
+    assert client.get(summary_url, headers=nurse).json()["paper_awaiting"] == []

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy.orm import Session, aliased
 
 from renkei.errors import FieldProblem, InvalidInput
 from renkei.sheets.registry import SheetDef, SheetRegistry
@@ -92,6 +93,28 @@ def transcription_target(
     if live_transcription(session, paper.id) is not None:
         raise PaperAlreadyTranscribed()
     return paper
+
+
+def awaiting_after(
+    session: Session, patient_id: uuid.UUID, shown: dict[str, datetime | None],
+) -> list[tuple[uuid.UUID, str, datetime]]:
+    """(entry id, sheet, posted at) of the paper forms of the sheets in `shown` filed after the structured
+    entry shown for that sheet (its first posting time; None: none shown) and not transcribed yet: the status
+    card built from structured data may be out of date (a DNAR wish changed on paper)."""
+    if not shown:
+        return []
+    done = aliased(TimelineEntry)
+    rows = session.execute(
+        select(TimelineEntry.id, TimelineEntry.sheet_id, TimelineEntry.posted_at).where(
+            TimelineEntry.patient_id == patient_id, TimelineEntry.sheet_id.in_(list(shown)),
+            TimelineEntry.paper_intake_id.is_not(None), TimelineEntry.is_head.is_(True),
+            TimelineEntry.status == EntryStatus.final,
+            ~exists().where(done.transcribes_id == TimelineEntry.id, done.is_head.is_(True),
+                            done.status == EntryStatus.final),
+        ).order_by(TimelineEntry.posted_at.desc(), TimelineEntry.id.desc())
+    ).all()
+    return [(entry_id, sheet_id, posted_at) for entry_id, sheet_id, posted_at in rows
+            if shown[sheet_id] is None or posted_at > shown[sheet_id]]
 
 
 def live_transcription(session: Session, paper_entry_id: uuid.UUID) -> uuid.UUID | None:

@@ -32,6 +32,7 @@ from renkei.timeline.schemas import (
     AttendingPhysician,
     EmergencySummary,
     EntryOut,
+    PaperAwaiting,
     SummaryOut,
     TimelinePage,
     TimelineQuery,
@@ -181,6 +182,13 @@ def summary(
     contacts = em.get("contacts") or {}
     physician = contacts.get("attending_physician") or {}
     key_person = (ad.get("family") or {}).get("key_person")
+    shown: dict[str, datetime | None] = {}
+    if decision.covers("emergency"):
+        shown["emergency-info"] = emergency.record_posted_at if emergency else None
+    if decision.covers("acp"):
+        shown["acp"] = acp_row.record_posted_at if acp_row else None
+    awaiting = [PaperAwaiting(entry_id=i, sheet=s, posted_at=at)
+                for i, s, at in paper.awaiting_after(session, patient_id, shown)]
     return SummaryOut(
         patient_id=patient_id, acp=acp,
         emergency=EmergencySummary(
@@ -197,7 +205,7 @@ def summary(
         ),
         emergency_contacts=em.get("emergency_contacts") or [],
         key_person=key_person, key_person_entry_id=admission.id if admission and key_person else None,
-        withheld=withheld,
+        paper_awaiting=awaiting, withheld=withheld,
     )
 
 

@@ -146,8 +146,8 @@ class PaperOut(ResponseModel):
     transcribed_entry_id: uuid.UUID | None
     image_withheld: bool = Field(
         default=False,
-        description="The form has parts of a category this reader's consent scope leaves out (e.g. psychiatric "
-                    "notes): its image is not shown, nor may they transcribe it")
+        description="The form has parts of a category this reader's consent scope leaves out (e.g. "
+                    "psychiatric notes): its image is not shown, nor may they transcribe it")
 
 
 class EntryOut(ResponseModel):
@@ -246,6 +246,14 @@ class AttendingPhysician(ResponseModel):
     team_members: list[str] = Field(default_factory=list)
 
 
+class PaperAwaiting(ResponseModel):
+    """A paper form filed after the structured sheet this card is built from, not yet transcribed."""
+
+    entry_id: uuid.UUID
+    sheet: str
+    posted_at: datetime
+
+
 class SummaryOut(ResponseModel):
     """現在の状態: what a clinician needs at a glance, each part traceable to the entry it came from."""
 
@@ -260,6 +268,10 @@ class SummaryOut(ResponseModel):
     emergency_contacts: list[dict[str, Any]]
     key_person: dict[str, Any] | None
     key_person_entry_id: uuid.UUID | None
+    paper_awaiting: list[PaperAwaiting] = Field(
+        default_factory=list,
+        description="Emergency or ACP forms filed on paper after the entries this card shows and not yet "
+                    "transcribed: the card may be out of date until they are")
     withheld: list[str] = Field(
         default_factory=list,
         description="JSON pointers into this summary left out because the patient's consent does not share "
