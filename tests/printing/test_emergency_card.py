@@ -10,6 +10,7 @@ from renkei.printing.qr import PDFIUM_LOCK
 from renkei.printing.render import pdf_page_png, pdf_text
 from tests.factories import auth_headers
 from tests.printing.conftest import ARTIFACTS
+from tests.printing.support import intake, photo, printout
 from tests.printing.test_print_forms import flat
 from tests.timeline.support import etag_of, posted
 
@@ -162,3 +163,13 @@ def test_a_card_that_cannot_fit_one_page_says_how_many_pages_it_has(client, worl
     assert "2頁以上のときは全頁を一緒に保管" in pages[0] and f"1/{len(pages)}頁" in pages[0]
     assert all("山田花子様" in p for p in pages)  # each page names the patient
     assert all(f"薬剤{n:02d}号" in "".join(pages) for n in range(1, 21))
+
+
+def test_card_says_a_newer_form_waits_on_paper_for_transcription(client, world, doctor):
+    posted(client, doctor, world.patient_id, "emergency-info")
+    before = flat("".join(pdf_text(_card(client, doctor, world.patient_id))))
+    assert "転記待ち" not in before
+    pdf = printout(client, doctor, f"/print/blank/emergency-info.pdf?patient_id={world.patient_id}")
+    assert intake(client, doctor, photo(pdf)).status_code == 201
+    after = flat("".join(pdf_text(_card(client, doctor, world.patient_id))))
+    assert "紙で届いており、転記待ちです" in after
