@@ -302,7 +302,8 @@ def test_switching_language_returns_to_the_same_page(client, db):
 
 
 @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "/\\evil.example",
-                                    "patients", "/patients?next=x", "/a\r\nSet-Cookie: x=1"])
+                                    "patients", "/patients?next=x", "/a\r\nSet-Cookie: x=1",
+                                    "/..//evil.example", "/patients//evil.example"])
 def test_switching_language_never_redirects_off_this_site(client, target):
     r = client.post("/lang", data={"lang": "ja", "next": target}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/"

@@ -166,6 +166,7 @@ _LOCAL_PATH = re.compile(r"/(?:[A-Za-z0-9._~-][A-Za-z0-9._~/-]*)?")
 def switch_language(lang: Annotated[str, Form(max_length=2)],
                     next_path: Annotated[str, Form(alias="next", max_length=300)] = "/") -> Response:
     """Remember the interface language (ja/en) and show the same page again."""
-    response = RedirectResponse(next_path if _LOCAL_PATH.fullmatch(next_path) else "/", status_code=303)
+    local = _LOCAL_PATH.fullmatch(next_path) and "//" not in next_path and ".." not in next_path
+    response = RedirectResponse(next_path if local else "/", status_code=303)
     response.set_cookie("lang", "en" if lang == "en" else "ja", samesite="lax", max_age=365 * 86400)
     return response
