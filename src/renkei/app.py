@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,8 +17,8 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from renkei import health
 from renkei.access import grants as access_grants
 from renkei.access import pages as access_pages
-from renkei.access.exceptions import FormRejected
 from renkei.access import routes as access_routes
+from renkei.access.exceptions import FormRejected
 from renkei.audit import pages as audit_pages
 from renkei.audit import routes as audit_routes
 from renkei.audit import service as audit_service
@@ -51,11 +50,11 @@ from renkei.timeline import queries as timeline_queries
 from renkei.timeline import routes as timeline_routes
 from renkei.web import templating
 from renkei.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from renkei.web.static_assets import STATIC_DIR
 from renkei.web.validation import problems_from_errors
 
 log = logging.getLogger("renkei")
 
-STATIC_DIR = Path(__file__).parent / "web" / "static"
 UPLOAD_PATHS = ("/attachments", "/paper-intake")
 
 

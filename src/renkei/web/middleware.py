@@ -11,6 +11,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from renkei.web import static_assets
+
 access_log = logging.getLogger("renkei.access")
 
 _SECURITY_HEADERS = [
@@ -63,7 +65,10 @@ class RequestContextMiddleware:
                     if name not in names:
                         headers.append((name, value))
                 if b"cache-control" not in names:
-                    headers.append((b"cache-control", b"no-store"))
+                    static = path.startswith(static_assets.PREFIX) and status in (200, 304)
+                    cache = (static_assets.cache_control(path, scope.get("query_string", b"")) if static
+                             else b"no-store")
+                    headers.append((b"cache-control", cache))
                 message["headers"] = headers
             await send(message)
 

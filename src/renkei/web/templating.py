@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse, Response
 from renkei.config import Settings
 from renkei.errors import DomainError
 from renkei.web.i18n import catalogue, lang_of, translate
+from renkei.web.static_assets import static_url
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 # Clinicians read times in Japan time whatever the server's zone.
@@ -40,6 +41,7 @@ def make_templates(settings: Settings) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     templates.env.globals["settings"] = settings
     templates.env.globals["jst_time"] = jst_time
+    templates.env.globals["static_url"] = static_url
     templates.env.filters["reject_cursor"] = without_cursor
     return templates
 
