@@ -95,14 +95,8 @@ def create_entry(
         source = paper.transcription_target(session, patient_id=patient_id, sheet=sheet,
                                             paper_intake_id=body.paper_intake_id, status=body.status)
     now = utcnow()
-    entry_id = new_id()
-    entry = TimelineEntry(
-        id=entry_id, patient_id=patient_id, record_id=entry_id, sheet_id=sheet.id,
-        sheet_version=sheet.version, category=sheet.category, status=body.status,
-        priority=body.priority.value, author_id=actor.user_id, author_organisation_id=actor.organisation_id,
-        author_profession=actor.profession, payload_ct=b"",
-        created_at=now, updated_at=now, transcribes_id=source.id if source else None,
-    )
+    entry = _new_entry(actor, patient_id, sheet, now, status=body.status, priority=body.priority.value,
+                       transcribes_id=source.id if source else None)
     _store(session, keyring, entry, sheet, checked, now)
     access.disclosed(decision, [entry.id] + ([source.id] if source else []))
     if source is not None:
@@ -213,8 +207,8 @@ def post_paper_entry(
 ) -> EntryOut:
     """File a paper form on the timeline (紙・転記待ち): an entry of its sheet whose record is the image.
 
-    Its data is empty and not validated against the sheet (see `paper`); the image opens to every team
-    member who may read the sheet's category, like an attachment of any posted entry.
+    Its data is empty and not validated against the sheet (see `paper`); the image opens to team members
+    who may read the sheet's category and every category of its parts (`paper.image_withheld`).
     """
     decision = guard.require(session, actor, Action.write_clinical, patient_id, category=sheet.category,
                              sheet_id=sheet.id, targets=[attachment_id])
@@ -222,15 +216,9 @@ def post_paper_entry(
     if attachment is None or attachment.patient_id != patient_id:
         raise NotFound()
     now = utcnow()
-    entry_id = new_id()
-    entry = TimelineEntry(
-        id=entry_id, patient_id=patient_id, record_id=entry_id, sheet_id=sheet.id,
-        sheet_version=sheet.version, category=sheet.category, status=EntryStatus.final,
-        priority=Priority.normal.value, author_id=actor.user_id, author_organisation_id=actor.organisation_id,
-        author_profession=actor.profession, payload_ct=b"", created_at=now, updated_at=now,
-        record_posted_at=now, posted_at=now, paper_intake_id=paper_intake_id,
-        paper_attachment_id=attachment_id,
-    )
+    entry = _new_entry(actor, patient_id, sheet, now, status=EntryStatus.final,
+                       priority=Priority.normal.value, record_posted_at=now, posted_at=now,
+                       paper_intake_id=paper_intake_id, paper_attachment_id=attachment_id)
     entry.payload_ct = views.seal(session, keyring, entry, views.PAYLOAD_AAD, {})
     session.add(entry)
     session.flush()
@@ -240,6 +228,19 @@ def post_paper_entry(
     access.disclosed(decision, [entry.id])
     entry_event(session, EntryEvent.created, entry, actor)
     return _view(session, keyring, settings, actor, entry, decision.categories)
+
+
+def _new_entry(actor: Actor, patient_id: uuid.UUID, sheet: SheetDef, now: datetime, *, status: str,
+               priority: str, **extra: Any) -> TimelineEntry:
+    """A first version of a new record of `sheet`, by `actor` (its payload is sealed by the caller)."""
+    entry_id = new_id()
+    return TimelineEntry(
+        id=entry_id, patient_id=patient_id, record_id=entry_id, sheet_id=sheet.id,
+        sheet_version=sheet.version, category=sheet.category, status=status, priority=priority,
+        author_id=actor.user_id, author_organisation_id=actor.organisation_id,
+        author_profession=actor.profession, payload_ct=b"",
+        created_at=now, updated_at=now, **extra,
+    )
 
 
 def entry_patient(session: Session, *, actor: Actor, entry_id: uuid.UUID) -> uuid.UUID:
