@@ -134,3 +134,22 @@ def test_moving_both_ciphertext_and_key_row_to_another_patient_still_fails(db, k
     for ring in (keyring, _fresh(keyring)):
         with pytest.raises(DecryptionError):
             patient_service.decrypt_identity(db, ring, target)
+
+
+@pytest.mark.parametrize("value", [{"count": 2**70}, {"score": float("nan")}, [-(2**64) - 1, "大"]],
+                         ids=["integer-beyond-64-bits", "nan", "negative-big-integer"])
+def test_payload_values_a_fast_json_parser_would_refuse_or_round_read_back_exactly(db, keyring, world, value):
+    blob = keys.seal_json(db, keyring, world.patient_id, aad="timeline_entry.payload_ct", binding="entry:1",
+                          value=value)
+    read = keys.open_json(db, keyring, world.patient_id, blob, aad="timeline_entry.payload_ct",
+                          binding="entry:1")
+    assert repr(read) == repr(value)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=_json)
+def test_payload_parsing_matches_the_json_module(value):
+    import json
+
+    payload = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+    assert keys.loads(payload) == json.loads(payload)

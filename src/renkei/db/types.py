@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, LargeBinary
+from sqlalchemy import ColumnElement, DateTime, LargeBinary, Table, Uuid, type_coerce
 from sqlalchemy.types import TypeDecorator
 
 # Calendar dates (consent validity, team start and end days, ages) are Japanese dates, whatever time zone
@@ -30,6 +30,57 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        # The same conversion as process_result_value in one call per value instead of two (a page of
+        # entries reads hundreds of these).
+        parse = self.impl_instance.result_processor(dialect, coltype)
+        if parse is None:
+            return lambda value: None if value is None else value.replace(tzinfo=UTC)
+
+        def process(value: Any) -> datetime | None:
+            value = parse(value)
+            return None if value is None else value.replace(tzinfo=UTC)
+
+        return process
+
+
+class InternedUuid(Uuid[uuid.UUID]):
+    """`Uuid` whose values read back from a character column (SQLite) are converted once per distinct string.
+
+    Rows of a page repeat the same few ids (patient, authors, organisations), and `uuid.UUID(...)` is Python
+    code. UUIDs are immutable, so sharing one object between rows and requests is safe; the map is bounded.
+    A database with a native uuid type hands back UUID objects already and is left alone.
+    """
+
+    cache_ok = True
+    _LIMIT = 4096
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        convert = super().result_processor(dialect, coltype)
+        if convert is None:
+            return None
+        seen: dict[Any, uuid.UUID] = {}
+
+        def process(value: Any) -> uuid.UUID | None:
+            if value is None:
+                return None
+            found = seen.get(value)
+            if found is None:
+                if len(seen) >= self._LIMIT:
+                    seen.clear()
+                found = seen[value] = convert(value)
+            return found
+
+        return process
+
+
+INTERNED_UUID = InternedUuid()
+
+
+def read_columns(table: Table) -> list[ColumnElement[Any]]:
+    """The table's columns for a hot read path: UUID columns read through `InternedUuid`, same names."""
+    return [type_coerce(c, INTERNED_UUID).label(c.name) if isinstance(c.type, Uuid) else c for c in table.c]
 
 
 class Ciphertext(TypeDecorator[bytes]):

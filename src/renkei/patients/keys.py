@@ -7,6 +7,7 @@ import secrets
 import uuid
 from typing import Any
 
+import msgspec
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
@@ -70,7 +71,23 @@ def seal_json(
 
 def open_json(session: Session, keyring: Keyring, patient_id: uuid.UUID, blob: bytes, *, aad: str, binding: str) -> Any:
     key = key_by_id(session, keyring, patient_id, aead.key_id_of(blob))
-    return json.loads(aead.open_(key, blob, aad=aad, binding=binding))
+    return loads(aead.open_(key, blob, aad=aad, binding=binding))
+
+
+_DECODER = msgspec.json.Decoder()
+
+
+def loads(payload: bytes) -> Any:
+    """Parse a decrypted JSON payload (2-3x faster than `json` on a page of entries).
+
+    msgspec reads integers of any size exactly (orjson would turn those beyond 64 bits into floats), but
+    refuses NaN and Infinity, which `json.dumps` writes: such a payload is parsed by `json`, so every stored
+    value reads back as it was written.
+    """
+    try:
+        return _DECODER.decode(payload)
+    except msgspec.DecodeError:
+        return json.loads(payload)
 
 
 def seal_bytes(session: Session, keyring: Keyring, patient_id: uuid.UUID, *, aad: str, binding: str, data: bytes) -> bytes:

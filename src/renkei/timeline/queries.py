@@ -18,7 +18,7 @@ from renkei.access.service import Action
 from renkei.auth.service import Actor
 from renkei.config import Settings
 from renkei.crypto.keyring import Keyring
-from renkei.db.types import today_jst
+from renkei.db.types import read_columns, today_jst
 from renkei.directory.models import Organisation, User
 from renkei.errors import FieldProblem, InvalidInput
 from renkei.patients.models import CareTeamMembership, Patient, TeamRole
@@ -39,6 +39,7 @@ from renkei.timeline.schemas import (
 )
 
 _entry_t, _read_t = TimelineEntry.__table__, EntryRead.__table__  # type: ignore[attr-defined]
+_FEED_COLUMNS = read_columns(_entry_t)
 
 
 def timeline(
@@ -55,7 +56,7 @@ def timeline(
     t = _entry_t
     first_posted = t.c.record_posted_at
     # Table columns, not ORM attributes: the page is read as plain rows (no identity map, no instances).
-    q = select(t, *views.feed_flags()).where(
+    q = select(*_FEED_COLUMNS, *views.feed_flags()).where(
         t.c.patient_id == patient_id, t.c.is_head.is_(True), first_posted.is_not(None),
         access.category_clause(decision, t.c.category))
     if decision.current_only:
@@ -78,6 +79,7 @@ def timeline(
     rows = session.execute(q.order_by(first_posted.desc(), t.c.id.desc()).limit(query.limit + 1),
                            {views.READER_PARAM: actor.user_id}).all()
     page, more = rows[: query.limit], len(rows) > query.limit
+    page = views.plain_rows(page) if page else page
     access.disclosed(decision, [e.id for e in page])
     items = views.build(session, keyring=keyring, settings=settings, actor=actor, entries=page, flagged=True,
                         readable={patient_id: decision.categories})

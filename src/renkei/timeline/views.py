@@ -3,16 +3,15 @@ queries; the parts of a sheet whose own category the reader's consent does not c
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import ColumnElement, bindparam, exists, literal_column, select, union_all
+from sqlalchemy import ColumnElement, Row, bindparam, exists, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
 from renkei.auth.service import Actor
@@ -115,7 +114,7 @@ class Unsealer:
             # key_by_id refuses a key of another patient, so a moved ciphertext still fails here.
             key = keys.key_by_id(self.session, self.keyring, entry.patient_id, key_id)
             opener = self._openers[(entry.patient_id, key_id)] = aead.Opener(key)
-        return json.loads(opener.open(blob, aad=aad, binding=str(entry.id)))
+        return keys.loads(opener.open(blob, aad=aad, binding=str(entry.id)))
 
 
 def unseal(session: Session, keyring: Keyring, entry: TimelineEntry, aad: str, blob: bytes | None) -> Any:
@@ -183,6 +182,7 @@ def build(
         return []
     if session.autoflush:
         session.flush()
+    entries = plain_rows(entries)
     ids = [e.id for e in entries]
     addressed = [e.id for e in entries if e.has_recipients] if flagged else ids
     recipients: dict[uuid.UUID, list[Any]] = defaultdict(list)
@@ -233,6 +233,26 @@ def build(
     # One validation of the whole page (pydantic's core, no per-model Python call): the same checks and
     # coercions as constructing each EntryOut with its nested models, at a fraction of the cost.
     return _ENTRY_LIST.validate_python(fields)
+
+
+_ROW_TYPES: dict[tuple[str, ...], type] = {}
+
+
+def plain_rows(entries: Sequence[Any]) -> Sequence[Any]:
+    """Core rows as named tuples (same attribute names); other objects as they are.
+
+    Building an entry reads some forty attributes of its row, and a SQLAlchemy `Row` resolves each by name
+    in Python (~1 µs); a named tuple's attribute is a C-level index (~50 ns).
+    """
+    first = entries[0]
+    if not isinstance(first, Row):
+        return entries
+    fields = first._fields
+    row_type = _ROW_TYPES.get(fields)
+    if row_type is None:
+        row_type = _ROW_TYPES[fields] = namedtuple("EntryRow", fields)  # type: ignore[misc]
+    make = row_type._make
+    return [make(e) for e in entries]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,64 @@
+"""Column types read on hot paths: interned UUIDs and UTC datetimes convert exactly as the plain types do."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, DateTime, MetaData, Table, Uuid, insert, select, type_coerce
+
+from renkei.db import types
+from renkei.db.types import INTERNED_UUID, InternedUuid, UTCDateTime, read_columns
+from renkei.timeline import views
+
+
+def _table() -> Table:
+    return Table("t_types", MetaData(), Column("id", Uuid(), primary_key=True), Column("other", Uuid()),
+                 Column("at", UTCDateTime()), Column("plain", DateTime()))
+
+
+def test_interned_uuid_reads_the_same_values_as_uuid_and_shares_repeated_ones(connection):
+    table = _table()
+    table.create(connection)
+    shared = uuid.uuid4()
+    ids = [uuid.uuid4() for _ in range(5)]
+    rows = [{"id": i, "other": shared if n % 2 else None} for n, i in enumerate(ids)]
+    connection.execute(insert(table), rows)
+    plain = connection.execute(select(table.c.id, table.c.other).order_by(table.c.id)).all()
+    fast = connection.execute(select(*read_columns(table)).order_by(table.c.id)).all()
+    assert [tuple(r) for r in fast] == [(r.id, r.other) + (None, None) for r in plain]
+    assert all(isinstance(r.id, uuid.UUID) for r in fast)
+    assert {r.other for r in fast} == {shared, None}
+    if connection.dialect.name == "sqlite":
+        # Character column: one UUID object per distinct value.
+        assert len({id(r.other) for r in fast if r.other is not None}) == 1
+
+
+def test_interned_uuid_map_is_bounded(connection):
+    table = _table()
+    table.create(connection)
+    ids = [uuid.uuid4() for _ in range(InternedUuid._LIMIT + 50)]
+    connection.execute(insert(table), [{"id": i} for i in ids])
+    read = connection.scalars(select(type_coerce(table.c.id, INTERNED_UUID))).all()
+    assert sorted(read) == sorted(ids)
+
+
+def test_utc_datetime_reads_aware_utc_and_none(connection):
+    table = _table()
+    table.create(connection)
+    at = datetime(2026, 12, 3, 1, 2, 3, 456789, tzinfo=UTC)
+    connection.execute(insert(table), [{"id": uuid.uuid4(), "at": at}, {"id": uuid.uuid4(), "at": None}])
+    read = connection.scalars(select(table.c.at).order_by(table.c.at.is_(None))).all()
+    assert read == [at, None]
+    assert read[0].tzinfo is UTC
+
+
+def test_plain_rows_keep_every_attribute_of_a_core_row(connection):
+    table = _table()
+    table.create(connection)
+    connection.execute(insert(table), [{"id": uuid.uuid4(), "other": uuid.uuid4()}])
+    rows = connection.execute(select(table)).all()
+    plain = views.plain_rows(rows)
+    assert [p._asdict() for p in plain] == [dict(r._mapping) for r in rows]
+    assert views.plain_rows(plain) is plain  # already plain: as it is
+    assert types.read_columns(table)[2] is table.c.at  # only UUID columns change
