@@ -9,13 +9,15 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sqlalchemy import func, select
 
+from renkei.auth.dependencies import run_signed_in
 from renkei.db import session as db_session
 from renkei.db.session import SessionDep, after_rollback
 from renkei.directory.models import Organisation
 from renkei.errors import DomainError
+from tests.factories import auth_headers
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "renkei"
 # The only places allowed to commit: the request's session dependency, the command line (its own unit of
@@ -110,3 +112,86 @@ def test_nothing_outside_the_unit_of_work_owners_commits():
 def test_the_allowed_committers_exist(rel):
     # A renamed module would otherwise leave a stale exemption behind.
     assert (SRC / rel).is_file()
+
+
+# -- one worker thread for a read route (auth.dependencies.run_signed_in + db.session.end_here) -----------
+
+
+def _one_hop_routes(app, seen: list[str], threads: list[int]) -> None:
+    router = APIRouter()
+
+    def work(session, name: str, fail: bool):
+        def run(actor) -> dict[str, str]:
+            threads.append(threading.get_ident())
+            session.add(Organisation(name=name, kind="clinic"))
+            session.flush()
+            after_rollback(session, lambda s: seen.append("replayed"))
+            if fail:
+                raise _Refused("refused")
+            seen.append(f"ran as {actor.name}")
+            return {"ok": "yes"}
+        return run
+
+    @router.get("/api/v1/__test/one-hop")
+    async def one_hop(request: Request, session: SessionDep, fail: bool = False) -> dict[str, str]:
+        return await run_signed_in(request, session, work(session, "一度で終える事業所", fail))
+
+    @router.post("/api/v1/__test/one-hop")
+    async def one_hop_write(request: Request, session: SessionDep) -> dict[str, str]:
+        return await run_signed_in(request, session, work(session, "書き込みは断る事業所", False))
+
+    app.include_router(router)
+
+
+def test_a_one_hop_read_signs_in_works_and_commits_in_one_thread_once(
+        app, client, db, settings, keyring, world):
+    seen: list[str] = []
+    threads: list[int] = []
+    _one_hop_routes(app, seen, threads)
+    committed: list[int] = []
+    app.state.after_commit_hooks.append(lambda session: committed.append(threading.get_ident()))
+    r = client.get("/api/v1/__test/one-hop", headers=auth_headers(db, settings, keyring, world.nurse))
+    assert r.status_code == 200, r.text
+    assert _count(db, "一度で終える事業所") == 1
+    assert seen == [f"ran as {world.nurse.name}"]
+    # Committed once (get_session left the ended transaction alone), in the thread that did the work.
+    assert committed == threads
+
+
+def test_a_one_hop_read_that_fails_stores_nothing_and_replays_its_after_rollback_work_once(
+        app, client, db, settings, keyring, world):
+    seen: list[str] = []
+    _one_hop_routes(app, seen, [])
+    headers = auth_headers(db, settings, keyring, world.nurse)
+    r = client.get("/api/v1/__test/one-hop?fail=true", headers=headers)
+    assert r.status_code == 409 and r.json()["error"] == "refused"
+    assert _count(db, "一度で終える事業所") == 0
+    assert seen == ["replayed"]
+
+
+def test_a_one_hop_read_whose_commit_fails_is_rolled_back_once(app, client, db, settings, keyring, world):
+    seen: list[str] = []
+    _one_hop_routes(app, seen, [])
+
+    refused: list[bool] = []
+
+    def refuse(session) -> None:
+        # The commit of the work fails; the replay's own commit after the rollback goes through.
+        if not refused:
+            refused.append(True)
+            raise _Refused("refused")
+
+    app.state.precommit_hooks.append(refuse)
+    r = client.get("/api/v1/__test/one-hop", headers=auth_headers(db, settings, keyring, world.nurse))
+    assert r.status_code == 409
+    assert _count(db, "一度で終える事業所") == 0
+    assert seen.count("replayed") == 1
+
+
+def test_a_one_hop_route_refuses_anonymous_callers_and_writes(app, client, db, settings, keyring, world):
+    seen: list[str] = []
+    _one_hop_routes(app, seen, [])
+    assert client.get("/api/v1/__test/one-hop").status_code == 401
+    with pytest.raises(RuntimeError, match="safe methods"):
+        client.post("/api/v1/__test/one-hop", headers=auth_headers(db, settings, keyring, world.nurse))
+    assert _count(db, "書き込みは断る事業所") == 0 and "ran as" not in " ".join(seen)

@@ -18,6 +18,7 @@ from renkei.errors import DomainError
 Hook = Callable[[Session], None]
 T = TypeVar("T")
 _CACHE_KEY = "transaction_cache"
+_ENDED_KEY = "transaction_ended"
 
 
 def make_sessionmaker(bind: object, **kw: object) -> sessionmaker[Session]:
@@ -42,14 +43,30 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
             yield session
         except GeneratorExit as exc:
             # Closed without a chance to await (never in a normal request): roll back right here.
-            _fail(state, session, exc)
+            if not session.info.get(_ENDED_KEY):
+                _fail(state, session, exc)
             raise
         except BaseException as exc:
-            await _end_in_thread(_fail, state, session, exc)
+            if not session.info.get(_ENDED_KEY):
+                await _end_in_thread(_fail, state, session, exc)
             raise
-        await _end_in_thread(_finish, state, session)
+        if not session.info.get(_ENDED_KEY):
+            await _end_in_thread(_finish, state, session)
     finally:
         session.close()
+
+
+def end_here(session: Session) -> None:
+    """End the request's transaction now, in the calling worker thread, exactly as `get_session` would after
+    the handler: pre-commit hooks, commit, after-commit work (or, if that fails, the rollback path).
+
+    For a route that does all its database work in one worker thread (`auth.dependencies.run_signed_in`):
+    ending the transaction there saves the thread hop `get_session` would take for it. `get_session` then
+    leaves the transaction alone, also when the commit failed (it has been rolled back here already).
+    """
+    state = session.info["request"].app.state
+    session.info[_ENDED_KEY] = True
+    _finish(state, session)
 
 
 async def _end_in_thread(fn: Callable[..., None], *args: Any) -> None:

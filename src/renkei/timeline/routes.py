@@ -9,7 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 
-from renkei.auth.dependencies import ActorDep, KeyringDep, SettingsDep
+from renkei.auth.dependencies import ActorDep, KeyringDep, SettingsDep, run_signed_in
+from renkei.auth.service import Actor
 from renkei.db.session import SessionDep
 from renkei.sheets.dependencies import SheetsDep
 from renkei.idempotency import service as idempotency
@@ -42,17 +43,20 @@ def _entry_response(outcome: idempotency.Outcome) -> JSONResponse:
 
 
 @router.get("/patients/{patient_id}/timeline", response_model=TimelinePage, summary="A patient's timeline")
-def get_timeline(patient_id: uuid.UUID, query: Annotated[TimelineQuery, Query()], actor: ActorDep,
-                 session: SessionDep, keyring: KeyringDep, settings: SettingsDep, sheets: SheetsDep):
+async def get_timeline(patient_id: uuid.UUID, query: Annotated[TimelineQuery, Query()], request: Request,
+                       session: SessionDep, keyring: KeyringDep, settings: SettingsDep, sheets: SheetsDep):
     """Posted records newest first by when each was *first* posted (an amended record keeps its place and
     says it was amended: `version` > 1, `posted_at` of the amendment), cursor-paged; filtered by sheet kind,
     author profession, JST dates of first posting (`since` ≤ `until`), unread. Unknown values: 422."""
     queries.check_kinds(sheets, query)
-    page = queries.timeline(session, keyring=keyring, settings=settings, actor=actor, patient_id=patient_id,
-                            query=query)
-    # Serialised here from the page model, validated when it was built: returned as-is, FastAPI would validate
-    # it again against response_model, in one more thread-pool hop, on the busiest read.
-    return Response(page.model_dump_json(), media_type="application/json")
+
+    def page(actor: Actor) -> str:
+        return queries.timeline(session, keyring=keyring, settings=settings, actor=actor,
+                                patient_id=patient_id, query=query).model_dump_json()
+
+    # The busiest read: signed in, read and committed in one worker thread (see run_signed_in), and
+    # serialised from the page model validated when it was built (FastAPI would validate it again).
+    return Response(await run_signed_in(request, session, page), media_type="application/json")
 
 
 @router.post("/patients/{patient_id}/entries", response_model=EntryOut, status_code=status.HTTP_201_CREATED,
