@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, true
+from sqlalchemy import Integer, and_, bindparam, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from renkei.access import service as access
@@ -39,7 +39,17 @@ from renkei.timeline.schemas import (
 )
 
 _entry_t, _read_t = TimelineEntry.__table__, EntryRead.__table__  # type: ignore[attr-defined]
-_FEED_COLUMNS = read_columns(_entry_t)
+# A page of the feed: table columns, not ORM attributes (plain rows: no identity map, no instances), the
+# patient's posted records in the categories the reader's decision covers, newest first. Built once: an
+# unfiltered page (the usual read) runs it as it is, filters add conditions to it.
+_FEED = (
+    select(*read_columns(_entry_t), *views.feed_flags())
+    .where(_entry_t.c.patient_id == bindparam("feed_patient_id"), _entry_t.c.is_head.is_(True),
+           _entry_t.c.record_posted_at.is_not(None),
+           _entry_t.c.category.in_(bindparam("feed_categories", expanding=True)))
+    .order_by(_entry_t.c.record_posted_at.desc(), _entry_t.c.id.desc())
+    .limit(bindparam("feed_limit", type_=Integer))
+)
 
 
 def timeline(
@@ -55,10 +65,7 @@ def timeline(
     decision = guard.require(session, actor, Action.read_clinical, patient_id, category=None)
     t = _entry_t
     first_posted = t.c.record_posted_at
-    # Table columns, not ORM attributes: the page is read as plain rows (no identity map, no instances).
-    q = select(*_FEED_COLUMNS, *views.feed_flags()).where(
-        t.c.patient_id == patient_id, t.c.is_head.is_(True), first_posted.is_not(None),
-        access.category_clause(decision, t.c.category))
+    q = _FEED
     if decision.current_only:
         q = q.where(t.c.id.in_(views.current_emergency_ids(session, patient_id)))
     if query.kind:
@@ -76,10 +83,11 @@ def timeline(
     if query.cursor:
         posted_at, entry_id = decode_cursor(query.cursor)
         q = q.where(or_(first_posted < posted_at, and_(first_posted == posted_at, t.c.id < entry_id)))
-    rows = session.execute(q.order_by(first_posted.desc(), t.c.id.desc()).limit(query.limit + 1),
-                           {views.READER_PARAM: actor.user_id}).all()
+    categories = sorted(decision.categories) if decision.allowed else []
+    rows = session.execute(q, {views.READER_PARAM: actor.user_id, "feed_patient_id": patient_id,
+                               "feed_categories": categories, "feed_limit": query.limit + 1}).all()
     page, more = rows[: query.limit], len(rows) > query.limit
-    page = views.plain_rows(page) if page else page
+    page = views.plain_rows(page)
     access.disclosed(decision, [e.id for e in page])
     items = views.build(session, keyring=keyring, settings=settings, actor=actor, entries=page, flagged=True,
                         readable={patient_id: decision.categories})

@@ -103,17 +103,18 @@ class Unsealer:
 
     def __init__(self, session: Session, keyring: Keyring) -> None:
         self.session, self.keyring = session, keyring
-        self._openers: dict[tuple[uuid.UUID, str], aead.Opener] = {}
+        self._openers: dict[tuple[uuid.UUID, bytes], aead.Opener] = {}
 
     def __call__(self, entry: Any, aad: str, blob: bytes | None) -> Any:
         if blob is None:
             return None
-        key_id = aead.key_id_of(blob)
-        opener = self._openers.get((entry.patient_id, key_id))
+        # The envelope's key id bytes as they are: Opener.open checks the envelope itself.
+        found = (entry.patient_id, blob[2:2 + blob[1]] if len(blob) > 1 else b"")
+        opener = self._openers.get(found)
         if opener is None:
             # key_by_id refuses a key of another patient, so a moved ciphertext still fails here.
-            key = keys.key_by_id(self.session, self.keyring, entry.patient_id, key_id)
-            opener = self._openers[(entry.patient_id, key_id)] = aead.Opener(key)
+            key = keys.key_by_id(self.session, self.keyring, entry.patient_id, aead.key_id_of(blob))
+            opener = self._openers[found] = aead.Opener(key)
         return keys.loads(opener.open(blob, aad=aad, binding=str(entry.id)))
 
 
@@ -244,9 +245,9 @@ def plain_rows(entries: Sequence[Any]) -> Sequence[Any]:
     Building an entry reads some forty attributes of its row, and a SQLAlchemy `Row` resolves each by name
     in Python (~1 µs); a named tuple's attribute is a C-level index (~50 ns).
     """
-    first = entries[0]
-    if not isinstance(first, Row):
+    if not entries or not isinstance(entries[0], Row):
         return entries
+    first = entries[0]
     fields = first._fields
     row_type = _ROW_TYPES.get(fields)
     if row_type is None:
