@@ -62,6 +62,25 @@ def timeline(
     An amendment does not move a record to the top: a clinician scanning the timeline reads it in the order
     things were reported, and the entry says it was amended.
     """
+    fields, cursor = _timeline_fields(session, keyring=keyring, settings=settings, actor=actor,
+                                      patient_id=patient_id, query=query)
+    return TimelinePage(items=views.validate(fields), next_cursor=cursor)
+
+
+def timeline_json(
+    session: Session, *, keyring: Keyring, settings: Settings, actor: Actor, patient_id: uuid.UUID,
+    query: TimelineQuery,
+) -> bytes:
+    """`timeline(...)` as the API's JSON body, encoded straight from the page's fields (see views.encode)."""
+    fields, cursor = _timeline_fields(session, keyring=keyring, settings=settings, actor=actor,
+                                      patient_id=patient_id, query=query)
+    return views.encode({"items": fields, "next_cursor": cursor})
+
+
+def _timeline_fields(
+    session: Session, *, keyring: Keyring, settings: Settings, actor: Actor, patient_id: uuid.UUID,
+    query: TimelineQuery,
+) -> tuple[list[dict[str, Any]], str | None]:
     decision = guard.require(session, actor, Action.read_clinical, patient_id, category=None)
     t = _entry_t
     first_posted = t.c.record_posted_at
@@ -89,11 +108,10 @@ def timeline(
     page, more = rows[: query.limit], len(rows) > query.limit
     page = views.plain_rows(page)
     access.disclosed(decision, [e.id for e in page])
-    items = views.build(session, keyring=keyring, settings=settings, actor=actor, entries=page, flagged=True,
-                        readable={patient_id: decision.categories})
+    fields = views.build_fields(session, keyring=keyring, settings=settings, actor=actor, entries=page,
+                                flagged=True, readable={patient_id: decision.categories})
     last = page[-1] if more else None
-    cursor = encode_cursor(last.record_posted_at, last.id) if last is not None else None
-    return TimelinePage(items=items, next_cursor=cursor)
+    return fields, encode_cursor(last.record_posted_at, last.id) if last is not None else None
 
 
 def check_kinds(registry: SheetRegistry, query: TimelineQuery) -> None:

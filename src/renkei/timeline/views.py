@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import TypeAdapter
+import msgspec
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import ColumnElement, Row, bindparam, exists, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
@@ -171,7 +172,42 @@ def build(
     session: Session, *, keyring: Keyring, settings: Settings, actor: Actor, entries: Sequence[Any],
     readable: Mapping[uuid.UUID, frozenset[str]], detail: bool = False, flagged: bool = False,
 ) -> list[EntryOut]:
-    """API models for entry rows the caller has already been allowed to read.
+    """API models for entry rows the caller has already been allowed to read (see `build_fields`)."""
+    return validate(build_fields(session, keyring=keyring, settings=settings, actor=actor, entries=entries,
+                                 readable=readable, detail=detail, flagged=flagged))
+
+
+def validate(fields: list[dict[str, Any]]) -> list[EntryOut]:
+    """EntryOut models from `build_fields` output: one validation of the whole page (pydantic's core, no
+    per-model Python call), the same checks and coercions as constructing each model."""
+    return _ENTRY_LIST.validate_python(fields)
+
+
+def _model_json(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise NotImplementedError(f"cannot encode {type(value).__name__}")
+
+
+_ENCODER = msgspec.json.Encoder(enc_hook=_model_json)
+
+
+def encode(body: Any) -> bytes:
+    """JSON of `build_fields` output (inside a response body), without building the models first.
+
+    The fields already hold what validation would (the model's fields, in its order, of the model's
+    types): the JSON is that of the models' `model_dump_json`, at a quarter of the cost, on the busiest
+    read, byte for byte but for the spelling of floats of 1e16 and beyond (`1e16`, not `1e+16`).
+    tests/timeline/test_timeline_json.py holds the two equal across every sheet and kind of entry state.
+    """
+    return _ENCODER.encode(body)
+
+
+def build_fields(
+    session: Session, *, keyring: Keyring, settings: Settings, actor: Actor, entries: Sequence[Any],
+    readable: Mapping[uuid.UUID, frozenset[str]], detail: bool = False, flagged: bool = False,
+) -> list[dict[str, Any]]:
+    """The fields of the EntryOut of each entry row the caller has already been allowed to read.
 
     `readable` holds, per patient, the categories the reader's access decision covers: the parts of a sheet
     with another category are left out of `data` and named in `withheld`. `entries` are `TimelineEntry`
@@ -231,9 +267,7 @@ def build(
              files.get(e.id, none) if files else none, papers.get(e.id) if papers else None)
         for e in entries
     ]
-    # One validation of the whole page (pydantic's core, no per-model Python call): the same checks and
-    # coercions as constructing each EntryOut with its nested models, at a fraction of the cost.
-    return _ENTRY_LIST.validate_python(fields)
+    return fields
 
 
 _ROW_TYPES: dict[tuple[str, ...], type] = {}
