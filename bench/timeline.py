@@ -51,6 +51,11 @@ class Sample:
     errors: int = 0
     seconds: float = 0.0
 
+    def merge(self, other: Sample) -> None:
+        self.latencies_ms += other.latencies_ms
+        self.errors += other.errors
+        self.seconds += other.seconds
+
     def summary(self) -> dict[str, Any]:
         return {**percentiles(self.latencies_ms), "requests": len(self.latencies_ms), "errors": self.errors,
                 "throughput_rps": round(len(self.latencies_ms) / self.seconds, 1) if self.seconds else 0.0}
@@ -270,7 +275,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {
         "database": settings.database_url.split("@")[-1], "entries": roster["entries"],
         "patients": len(roster["patients"]), "concurrency": args.concurrency, "duration_s": args.duration,
-        "cpus": os.cpu_count(), "load_average_before": [round(x, 2) for x in os.getloadavg()],
+        "slices": args.slices, "cpus": os.cpu_count(),
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
     }
 
     async def renkei_read(client: httpx.AsyncClient) -> httpx.Response:
@@ -299,14 +305,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report["cache_warm_s"] = warm_cache(settings, patients)
     with servers(args, results_dir):
         for name, renkei_fn, reference_fn, floor_fn in (
-            ("timeline_read_50", renkei_read, reference_read, lambda: read_floor(settings, patients, args.duration)),
-            ("sheet_post", renkei_post, reference_post, lambda: post_floor(settings, signed_in, args.duration)),
+            ("timeline_read_50", renkei_read, reference_read, lambda s: read_floor(settings, patients, s)),
+            ("sheet_post", renkei_post, reference_post, lambda s: post_floor(settings, signed_in, s)),
         ):
-            renkei = asyncio.run(load(renkei_fn, concurrency=args.concurrency, duration=args.duration,
-                                      warmup=warmup))
-            reference = asyncio.run(load(reference_fn, concurrency=args.concurrency, duration=args.duration,
-                                         warmup=warmup))
-            floor = floor_fn()
+            renkei, reference, floor = Sample(), Sample(), Sample()
+            # The variants take turns in short slices, so that a machine whose speed drifts during the run
+            # (a shared VM) slows all three alike and the ratios hold.
+            for i in range(args.slices):
+                seconds = args.duration / args.slices
+                for sample, fn in ((renkei, renkei_fn), (reference, reference_fn)):
+                    sample.merge(asyncio.run(load(fn, concurrency=args.concurrency, duration=seconds,
+                                                  warmup=warmup if i == 0 else 0)))
+                floor.merge(floor_fn(seconds))
             report[name] = {"renkei": renkei.summary(), "reference": reference.summary(), "floor": floor.summary()}
         time.sleep(1)
     read_skip = warmup
@@ -331,7 +341,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def table(report: dict[str, Any]) -> str:
     lines = [f"{report['database']}: {report['patients']:,} patients, {report['entries']:,} entries, "
-             f"{report['concurrency']} concurrent clients, {report['duration_s']} s per phase, {report['cpus']} CPUs "
+             f"{report['concurrency']} concurrent clients, {report['duration_s']} s per phase in "
+             f"{report.get('slices', 1)} alternating slices, {report['cpus']} CPUs "
              f"(load average before the run {report['load_average_before']})",
              "", "| benchmark | variant | p50 ms | p95 ms | p99 ms | server p50 | server p95 | server p99 | req/s |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -357,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per phase and variant")
+    parser.add_argument("--slices", type=int, default=10,
+                        help="the variants alternate in this many slices of each phase")
     parser.add_argument("--circles", type=int, default=100, help="care circles whose nurses act as clients")
     parser.add_argument("--out", type=Path, default=Path("bench/results/latest.json"))
     args = parser.parse_args(argv)
