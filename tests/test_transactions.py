@@ -195,3 +195,41 @@ def test_a_one_hop_route_refuses_anonymous_callers_and_writes(app, client, db, s
     with pytest.raises(RuntimeError, match="safe methods"):
         client.post("/api/v1/__test/one-hop", headers=auth_headers(db, settings, keyring, world.nurse))
     assert _count(db, "書き込みは断る事業所") == 0 and "ran as" not in " ".join(seen)
+
+
+@pytest.mark.parametrize("how", ["signed-out", "account-disabled"])
+def test_a_one_hop_read_refuses_a_session_ended_after_its_token_was_issued(
+        app, client, db, settings, keyring, world, how):
+    from renkei.auth import service as auth_service
+    from renkei.auth.models import AuthSession
+
+    seen: list[str] = []
+    _one_hop_routes(app, seen, [])
+    headers = auth_headers(db, settings, keyring, world.nurse)
+    if how == "signed-out":
+        for row in db.scalars(select(AuthSession).where(AuthSession.user_id == world.nurse.id)):
+            auth_service.revoke_session(db, row.id, reason="logout")
+    else:
+        world.nurse.active = False
+    db.flush()
+    r = client.get("/api/v1/__test/one-hop", headers=headers)
+    assert r.status_code == 401 and seen == []
+    assert _count(db, "一度で終える事業所") == 0
+
+
+def test_work_done_after_a_transaction_ended_here_is_still_committed_by_the_session_dependency(
+        app, client, db):
+    router = APIRouter()
+
+    @router.get("/api/v1/__test/ended-then-more")
+    async def ended_then_more(session: SessionDep) -> dict[str, str]:
+        def work() -> None:
+            db_session.end_here(session)
+            session.add(Organisation(name="終了後に追加された事業所", kind="clinic"))
+            session.flush()
+        await anyio.to_thread.run_sync(work)
+        return {"ok": "yes"}
+
+    app.include_router(router)
+    assert client.get("/api/v1/__test/ended-then-more").status_code == 200
+    assert _count(db, "終了後に追加された事業所") == 1

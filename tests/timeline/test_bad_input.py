@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import pytest
+
 from sqlalchemy import func, select
 
 from renkei.db.types import today_jst
@@ -145,3 +147,24 @@ def test_a_field_for_the_current_acp_refuses_an_entry_of_another_sheet(client, d
     assert stored(db) == before
     data["end_of_life"]["acp_entry_id"] = acp
     assert post(client, doctor, world.patient_id, "physician-visit", data).status_code == 201
+
+
+BAD_TIMELINE_QUERIES = ("/api/v1/patients/not-a-uuid/timeline", "/api/v1/patients/{pid}/timeline?kind=zzz",
+                        "/api/v1/patients/{pid}/timeline?limit=1000",
+                        "/api/v1/patients/{pid}/timeline?since=yday")
+
+
+@pytest.mark.parametrize("path", BAD_TIMELINE_QUERIES)
+@pytest.mark.parametrize("authorization", [None, "Bearer garbage", "Basic dXNlcjpwYXNz"],
+                         ids=["anonymous", "unverifiable-token", "other-scheme"])
+def test_bad_timeline_input_from_a_caller_not_signed_in_is_401_not_a_field_report(client, world, path,
+                                                                                  authorization):
+    headers = {"Authorization": authorization} if authorization else {}
+    r = client.get(path.format(pid=world.patient_id), headers=headers)
+    assert r.status_code == 401 and r.json()["fields"] == []
+
+
+@pytest.mark.parametrize("path", BAD_TIMELINE_QUERIES)
+def test_bad_timeline_input_from_a_signed_in_member_names_the_field(client, world, as_user, path):
+    r = client.get(path.format(pid=world.patient_id), headers=as_user(world.nurse))
+    assert r.status_code == 422 and r.json()["fields"]

@@ -369,11 +369,15 @@ def disclosed(decision: Decision, ids: Iterable[uuid.UUID]) -> None:
 # -- narrowing lists in SQL --------------------------------------------------------------------
 
 
+def category_values(decision: Decision) -> list[str]:
+    """The entry categories of one patient that the decision lets the actor read (none when refused)."""
+    return sorted(decision.categories) if decision.allowed else []
+
+
 def category_clause(decision: Decision, category_col: ColumnElement[str]) -> ColumnElement[bool]:
     """Entries of one patient that the decision lets the actor read."""
-    if not decision.allowed or not decision.categories:
-        return false()
-    return category_col.in_(sorted(decision.categories))
+    categories = category_values(decision)
+    return category_col.in_(categories) if categories else false()
 
 
 def _consent_in_force(

@@ -57,21 +57,43 @@ def origin_allowed(settings: Settings, origin: str) -> bool:
     return origin in settings.allowed_origins or origin == f"{public.scheme}://{public.netloc}"
 
 
+def _bearer_token(request: Request) -> str | None:
+    """The `Authorization: Bearer` token; None without the header; 401 for another scheme or an empty one."""
+    header = request.headers.get("authorization", "")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated()
+    return token.strip()
+
+
 def signed_in_actor(
     request: Request, session: SessionDep, settings: SettingsDep, keyring: KeyringDep,
 ) -> Actor:
     """The actor named by `Authorization: Bearer` or, without that header, by the session cookie."""
-    header = request.headers.get("authorization", "")
-    if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise NotAuthenticated()
-        return service.actor_from_access_token(session, settings=settings, keyring=keyring,
-                                               token=token.strip())
+    token = _bearer_token(request)
+    if token is not None:
+        return service.actor_from_access_token(session, settings=settings, keyring=keyring, token=token)
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         raise NotAuthenticated()
     return service.actor_from_cookie(session, settings=settings, cookie=cookie)
+
+
+async def credentials_presented(request: Request, settings: SettingsDep, keyring: KeyringDep) -> None:
+    """401 for a request with no credentials or a bearer token that does not verify, before FastAPI
+    validates the route's parameters: for `run_signed_in` routes, which sign the actor in only in the
+    handler, so that an anonymous caller learns nothing from 422s (as with `ActorDep`). On the event loop:
+    no database, and a token is verified once per process (tokens.decode_access)."""
+    token = _bearer_token(request)
+    if token is not None:
+        service.access_claims(settings=settings, keyring=keyring, token=token)
+    elif not request.cookies.get(SESSION_COOKIE):
+        raise NotAuthenticated()
+
+
+CredentialsPresented = Depends(credentials_presented)
 
 
 async def submitted_csrf_token(
@@ -100,8 +122,9 @@ async def current_actor(
     csrf_token: Annotated[str, Depends(submitted_csrf_token)],
 ) -> Actor:
     """The signed-in actor of this request; cookie writes need the session's CSRF token."""
-    # Async, with the one database read in the thread pool: most requests (bearer, or cookie reads) need no
-    # database work here and so no thread hop.
+    # run_signed_in signs in the same way for its read routes (signed_in_actor, then _admit): a check added
+    # here for safe methods belongs in _admit. Async, with the one database read in the thread pool: most
+    # requests (bearer, or cookie reads) need no database work here and so no thread hop.
     if actor.session_kind == "web" and request.method not in SAFE_METHODS:
         await run_in_threadpool(_check_csrf, request, session, actor, settings, csrf_token)
     return _admit(request, actor)
@@ -116,7 +139,7 @@ def _admit(request: Request, actor: Actor) -> Actor:
 
 async def run_signed_in(request: Request, session: Session, work: Callable[[Actor], T]) -> T:
     """For the busiest read routes: sign the actor in (as `ActorDep` does), run `work(actor)` and end the
-    transaction, all in one worker thread.
+    transaction, all in one worker thread. The route declares `dependencies=[CredentialsPresented]`.
 
     With `ActorDep`, a sync handler and the session dependency, a request takes three thread-pool hops (the
     actor's lookup, the handler, the commit); on a loaded two-core machine each costs about a millisecond.

@@ -43,17 +43,22 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
             yield session
         except GeneratorExit as exc:
             # Closed without a chance to await (never in a normal request): roll back right here.
-            if not session.info.get(_ENDED_KEY):
+            if not _ended(session):
                 _fail(state, session, exc)
             raise
         except BaseException as exc:
-            if not session.info.get(_ENDED_KEY):
+            if not _ended(session):
                 await _end_in_thread(_fail, state, session, exc)
             raise
-        if not session.info.get(_ENDED_KEY):
+        if not _ended(session):
             await _end_in_thread(_finish, state, session)
     finally:
         session.close()
+
+
+def _ended(session: Session) -> bool:
+    # Ended by end_here and not used since: work done after it (a new transaction) is still ended here.
+    return bool(session.info.get(_ENDED_KEY)) and not session.in_transaction()
 
 
 def end_here(session: Session) -> None:

@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from renkei.sheets.registry import SheetRegistry
 
 
-def get_sheets(request: Request) -> SheetRegistry:
+# Async: a sync dependency costs a thread-pool hop for an attribute read.
+async def get_sheets(request: Request) -> SheetRegistry:
     return request.app.state.sheets
 
 

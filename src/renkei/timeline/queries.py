@@ -102,9 +102,10 @@ def _timeline_fields(
     if query.cursor:
         posted_at, entry_id = decode_cursor(query.cursor)
         q = q.where(or_(first_posted < posted_at, and_(first_posted == posted_at, t.c.id < entry_id)))
-    categories = sorted(decision.categories) if decision.allowed else []
+    # The same categories access.category_clause narrows other lists to, bound into the prebuilt statement.
     rows = session.execute(q, {views.READER_PARAM: actor.user_id, "feed_patient_id": patient_id,
-                               "feed_categories": categories, "feed_limit": query.limit + 1}).all()
+                               "feed_categories": access.category_values(decision),
+                               "feed_limit": query.limit + 1}).all()
     page, more = rows[: query.limit], len(rows) > query.limit
     page = views.plain_rows(page)
     access.disclosed(decision, [e.id for e in page])

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 
-from renkei.auth.dependencies import ActorDep, KeyringDep, SettingsDep, run_signed_in
+from renkei.auth.dependencies import ActorDep, CredentialsPresented, KeyringDep, SettingsDep, run_signed_in
 from renkei.auth.service import Actor
 from renkei.db.session import SessionDep
 from renkei.sheets.dependencies import SheetsDep
@@ -42,7 +42,8 @@ def _entry_response(outcome: idempotency.Outcome) -> JSONResponse:
     return JSONResponse(body, status_code=outcome.status_code, headers=headers)
 
 
-@router.get("/patients/{patient_id}/timeline", response_model=TimelinePage, summary="A patient's timeline")
+@router.get("/patients/{patient_id}/timeline", response_model=TimelinePage, summary="A patient's timeline",
+            dependencies=[CredentialsPresented])
 async def get_timeline(patient_id: uuid.UUID, query: Annotated[TimelineQuery, Query()], request: Request,
                        session: SessionDep, keyring: KeyringDep, settings: SettingsDep, sheets: SheetsDep):
     """Posted records newest first by when each was *first* posted (an amended record keeps its place and

@@ -285,7 +285,10 @@ def plain_rows(entries: Sequence[Any]) -> Sequence[Any]:
     fields = first._fields
     row_type = _ROW_TYPES.get(fields)
     if row_type is None:
-        row_type = _ROW_TYPES[fields] = namedtuple("EntryRow", fields)  # type: ignore[misc]
+        try:
+            row_type = _ROW_TYPES[fields] = namedtuple("EntryRow", fields)  # type: ignore[misc]
+        except ValueError:
+            return entries  # a label that cannot be a tuple field (a keyword, a leading '_'): rows as they are
     make = row_type._make
     return [make(e) for e in entries]
 
