@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--inline", action="store_true", help="no thread pool: one thread for profilers")
     parser.add_argument("--cprofile", type=int, default=0, metavar="N", help="print the N costliest functions")
+    parser.add_argument("--show-sql", action="store_true", help="print the statements of one request")
     args = parser.parse_args(argv)
     if args.inline:
         anyio.to_thread.run_sync = _inline  # type: ignore[assignment]
@@ -59,10 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     message = payloads()["message"]
     rng = random.Random(5)
     statements = 0
+    shown: list[str] | None = None
 
-    def count(*_args: Any) -> None:
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         nonlocal statements
         statements += 1
+        if shown is not None:
+            shown.append(" ".join(statement.split())[:160])
 
     event.listen(app.state.engine, "before_cursor_execute", count)
 
@@ -83,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             for _ in range(30):
                 await one(client)
+            if args.show_sql:
+                nonlocal shown
+                shown = []
+                await one(client)
+                print("\n".join(shown), file=sys.stderr)
+                shown = None
             profiler = cProfile.Profile() if args.cprofile else None
             latencies: list[float] = []
             before, cpu = statements, time.process_time()

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+from pydantic import BaseModel
 from sqlalchemy import func, select
 
+from renkei.errors import Conflict
+from renkei.idempotency import service as idempotency
 from renkei.idempotency.models import IdempotencyKey
 from renkei.timeline.models import Attachment, TimelineEntry
+from tests.factories import actor_of
 from tests.timeline.support import etag_of, png_bytes, post, posted, upload
+
+
+class Done(BaseModel):
+    ok: bool
 
 
 def entries(db) -> int:
@@ -119,3 +128,26 @@ def test_malformed_key_is_422(client, world, as_user):
     r = post(client, {**as_user(world.nurse), "Idempotency-Key": "has spaces"}, world.patient_id, "message",
              {"text": "x"})
     assert r.status_code == 422 and r.json()["fields"][0]["path"] == "/header/idempotency-key"
+
+
+def test_a_key_claimed_by_a_request_still_running_is_409_and_the_first_claim_stands(db, world, keyring):
+    actor = actor_of(world.nurse)
+    fp = idempotency.fingerprint("POST", "/x", {"text": "一回目"})
+    inner: list[int] = []
+
+    def produce_while_a_retry_arrives():
+        with pytest.raises(Conflict):
+            idempotency.run(db, keyring=keyring, actor=actor, key="tablet-busy-1", request_fingerprint=fp,
+                            patient_id=world.patient_id, status_code=201, produce=lambda: Done(ok=True))
+        inner.append(1)
+        return Done(ok=True)
+
+    first = idempotency.run(db, keyring=keyring, actor=actor, key="tablet-busy-1", request_fingerprint=fp,
+                            patient_id=world.patient_id, status_code=201,
+                            produce=produce_while_a_retry_arrives)
+    assert inner == [1] and first.replayed is False
+    replay = idempotency.run(db, keyring=keyring, actor=actor, key="tablet-busy-1", request_fingerprint=fp,
+                             patient_id=world.patient_id, status_code=201, produce=lambda: Done(ok=False))
+    assert replay.replayed is True and replay.body == {"ok": True}
+    assert db.scalar(select(func.count()).select_from(IdempotencyKey)
+                     .where(IdempotencyKey.key == "tablet-busy-1")) == 1

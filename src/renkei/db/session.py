@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable, Hashable
 from functools import partial
 from itertools import chain
@@ -12,6 +13,7 @@ import anyio.to_thread
 from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
+from sqlalchemy.sql.elements import TextClause
 
 from renkei.errors import DomainError
 
@@ -19,6 +21,7 @@ Hook = Callable[[Session], None]
 T = TypeVar("T")
 _CACHE_KEY = "transaction_cache"
 _ENDED_KEY = "transaction_ended"
+_TEXT_SELECT = re.compile(r"\s*SELECT\s", re.IGNORECASE)
 
 
 def make_sessionmaker(bind: object, **kw: object) -> sessionmaker[Session]:
@@ -172,7 +175,11 @@ def _forget_flushed(session: Session, _context: Any) -> None:
 def _forget_written(state: ORMExecuteState) -> None:
     if state.is_select:
         return
-    table = getattr(state.statement, "table", None)
+    statement = state.statement
+    if isinstance(statement, TextClause) and _TEXT_SELECT.match(statement.text):
+        # Textual SELECTs write no table (pg_advisory_xact_lock, pg_notify): what was read still holds.
+        return
+    table = getattr(statement, "table", None)
     name = getattr(table, "name", None)
     # A statement whose target is not a plain table (textual SQL) could have written anything.
     _forget(state.session, {name} if isinstance(name, str) else None)

@@ -19,15 +19,15 @@ from typing import Annotated, Any
 from fastapi import Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from renkei.access import service as access
 from renkei.access.service import Action
 from renkei.auth.service import Actor
 from renkei.crypto.keyring import Keyring
-from renkei.db.types import utcnow
+from renkei.db.types import new_id, utcnow
 from renkei.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from renkei.idempotency.exceptions import IdempotencyKeyReused
 from renkei.idempotency.models import IdempotencyKey
@@ -38,6 +38,8 @@ RESPONSE_AAD = "idempotency_key.response_ct"
 HEADER_POINTER = "/header/idempotency-key"
 _KEY = re.compile(r"[\x21-\x7e]{1,200}")
 IdempotencyKeyHeader = Annotated[str | None, Header(max_length=200, description="Retry-safe POST key")]
+_key_t = IdempotencyKey.__table__  # type: ignore[attr-defined]
+_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 @dataclass(frozen=True)
@@ -130,10 +132,9 @@ def run(
         return claimed
     result = produce()
     body = result.model_dump(mode="json")
-    claimed.status_code, claimed.category = status_code, getattr(result, "category", None)
-    claimed.response_ct = keys.seal_json(session, keyring, patient_id, aad=RESPONSE_AAD,
-                                         binding=str(claimed.id), value=body)
-    session.flush()
+    sealed = keys.seal_json(session, keyring, patient_id, aad=RESPONSE_AAD, binding=str(claimed), value=body)
+    session.execute(update(_key_t).where(_key_t.c.id == claimed).values(
+        status_code=status_code, category=getattr(result, "category", None), response_ct=sealed))
     return Outcome(status_code, body, False)
 
 
@@ -151,7 +152,8 @@ def purge_expired(session: Session, *, user_id: uuid.UUID | None = None) -> int:
 def _claim(
     session: Session, *, keyring: Keyring, actor: Actor, key: str, request_fingerprint: str,
     patient_id: uuid.UUID, guard: Guard,
-) -> IdempotencyKey | Outcome:
+) -> uuid.UUID | Outcome:
+    """The id of the key row claimed for this request, or the outcome of the request that claimed it first."""
     if not _KEY.fullmatch(key):
         raise InvalidInput(fields=[FieldProblem(HEADER_POINTER, "1〜200文字の英数字・記号で指定してください",
                                                 "Must be 1-200 visible ASCII characters")])
@@ -159,20 +161,22 @@ def _claim(
     # A user's expired keys go when they claim a new one (an index range on expires_at): the table stays
     # bounded by a week of each user's posts without a scheduler.
     purge_expired(session, user_id=actor.user_id)
+    # One statement claims a new key. A key already stored (or being stored by a concurrent request, which
+    # PostgreSQL waits for) leaves the insert a no-op, and that request's answer is replayed below.
+    claim_id = new_id()
+    session.flush()  # as an ORM insert would: work pending in the session comes first
+    claimed = session.execute(
+        _INSERTS[session.get_bind().dialect.name](_key_t)
+        .values(id=claim_id, user_id=actor.user_id, key=key, fingerprint=request_fingerprint,
+                patient_id=patient_id, created_at=now, expires_at=now + TTL)
+        .on_conflict_do_nothing(index_elements=[_key_t.c.user_id, _key_t.c.key])
+        .returning(_key_t.c.id)
+    ).first()
+    if claimed is not None:
+        return claim_id
     row = _find(session, actor.user_id, key)
     if row is None:
-        row = IdempotencyKey(user_id=actor.user_id, key=key, fingerprint=request_fingerprint,
-                             patient_id=patient_id, created_at=now, expires_at=now + TTL)
-        try:
-            with session.begin_nested():
-                session.add(row)
-        except IntegrityError:
-            # A concurrent request with the same key committed first (PostgreSQL): replay its answer.
-            row = _find(session, actor.user_id, key)
-            if row is None:
-                raise Conflict("A request with this Idempotency-Key is in progress; retry") from None
-        else:
-            return row
+        raise Conflict("A request with this Idempotency-Key is in progress; retry")
     if row.fingerprint != request_fingerprint:
         raise IdempotencyKeyReused(fields=[FieldProblem(
             HEADER_POINTER, "この Idempotency-Key は別の内容の送信に使われています",

@@ -48,6 +48,8 @@ def active_key(session: Session, keyring: Keyring, patient_id: uuid.UUID) -> tup
                  load=lambda: session.execute(_ACTIVE_KEY, {"patient_id": patient_id}).first())
     if row is None:
         raise aead.DecryptionError("patient has no active data key")
+    # What is sealed now is often opened in the same transaction (the response of a post): by this key id.
+    cached(session, "patients.keys", ("id", row.key_id), tables=_KEY_TABLES, load=lambda: row)
     return row.key_id, _unwrap(keyring, row)
 
 
