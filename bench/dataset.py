@@ -91,8 +91,14 @@ def generate(settings: Settings, *, patients: int, entries: int, seed: int = 7, 
     circles = _circles(engine, (patients + PATIENTS_PER_CIRCLE - 1) // PATIENTS_PER_CIRCLE, pw_hash, now)
     patient_keys = _patients(engine, keyring, circles, patients, now)
     _entries(engine, rng, circles, patient_keys, entries, now, batch)
-    with engine.begin() as conn:
-        conn.execute(text("ANALYZE"))
+    if engine.dialect.name == "postgresql":
+        # As after any bulk load: set hint bits and the visibility map now, or the first reads of the run pay
+        # for it (and index-only scans cannot be used) while autovacuum has not come round yet.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM (ANALYZE)"))
+    else:
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
     engine.dispose()
     roster = {
         "patients": [str(p) for p in patient_keys],
