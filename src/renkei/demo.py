@@ -22,6 +22,7 @@ from renkei.crypto.keyring import Keyring
 from renkei.db.types import today_jst
 from renkei.directory import service as directory_service
 from renkei.directory.models import Organisation, User
+from renkei.notify import service as notify_service
 from renkei.patients import service as patient_service
 from renkei.patients.models import CareTeamMembership, Patient
 from renkei.patients.schemas import CareLevel, PatientCreate, Sex
@@ -214,7 +215,9 @@ def load(session: Session, *, keyring: Keyring, password: str, seed: int = 20261
             # The entries were written while the consent stood; its withdrawal now closes the record.
             _withdraw(session, settings, keyring, cm, view.id, consent_id, password=password)
     session.flush()
-    # The demo commits outside a request, so the audit rows its services queued are chained here.
+    # The demo commits outside a request, so the events and audit rows its services queued are written here,
+    # in the order the app's pre-commit hooks write them.
+    notify_service.append_queued(session)
     audit.write_pending(session, keyring)
     return roster(session, keyring=keyring)
 

@@ -47,7 +47,7 @@ def entry_event(session: Session, *, kind: str, entry: TimelineEntry, actor: Act
     urgent = entry.priority == Priority.urgent
     refs = {"entry_id": entry.id, "record_id": entry.record_id}
     team = {"audience": Audience.team, "patient_id": entry.patient_id, "category": entry.category}
-    service.append(session, kind=event, urgent=urgent, refs=refs, **team)
+    service.queue(session, kind=event, urgent=urgent, refs=refs, **team)
     if event == Kind.entry_acknowledged:
         if entry.author_id != actor.user_id:
             service.notify_users(session, user_ids=[entry.author_id], kind=event, patient_id=entry.patient_id,
@@ -56,7 +56,7 @@ def entry_event(session: Session, *, kind: str, entry: TimelineEntry, actor: Act
     # A paper form awaiting transcription changes no current status (the summary skips it).
     summary = entry.sheet_id in SUMMARY_SHEETS and entry.paper_intake_id is None
     if summary:
-        service.append(session, kind=Kind.summary_changed, urgent=urgent,
+        service.queue(session, kind=Kind.summary_changed, urgent=urgent,
                        refs={"entry_id": entry.id, "sheet": entry.sheet_id}, **team)
     asked = _addressees(session, entry) if event != Kind.entry_entered_in_error else []
     if not (asked or urgent or summary):
@@ -65,7 +65,7 @@ def entry_event(session: Session, *, kind: str, entry: TimelineEntry, actor: Act
                                      exclude=[entry.author_id])
     asked = [uid for uid in asked if uid in readers]
     for uid in asked:
-        service.append(session, kind=Kind.acknowledgement_requested, user_id=uid, urgent=urgent, refs=refs,
+        service.queue(session, kind=Kind.acknowledgement_requested, user_id=uid, urgent=urgent, refs=refs,
                        **team)
     service.notify_users(session, user_ids=asked, kind=Kind.acknowledgement_requested,
                          patient_id=entry.patient_id, refs=refs, urgent=urgent)

@@ -19,7 +19,7 @@ def consent_changed(
 ) -> None:
     """A consent was recorded or withdrawn; a withdrawal reaches every member's inbox (they lose access)."""
     refs = {"consent_id": consent_id}
-    service.append(session, kind=kind, audience=Audience.team, patient_id=patient_id, refs=refs)
+    service.queue(session, kind=kind, audience=Audience.team, patient_id=patient_id, refs=refs)
     if kind == Kind.consent_withdrawn:
         members = delivery.active_members(session, patient_id) - {actor.user_id}
         service.notify_users(session, user_ids=sorted(members), kind=kind, patient_id=patient_id, refs=refs)
@@ -30,12 +30,12 @@ def break_glass_used(
 ) -> None:
     """Someone broke the glass: the team hears it live, and so do `recipients` off the team (org admins)."""
     refs = {"grant_id": grant_id}
-    service.append(session, kind=Kind.break_glass, audience=Audience.team, patient_id=patient_id, urgent=True,
+    service.queue(session, kind=Kind.break_glass, audience=Audience.team, patient_id=patient_id, urgent=True,
                    refs=refs)
     team = delivery.active_members(session, patient_id)
     for uid in dict.fromkeys(recipients):
         if uid not in team:
-            service.append(session, kind=Kind.break_glass, audience=Audience.user, user_id=uid,
+            service.queue(session, kind=Kind.break_glass, audience=Audience.user, user_id=uid,
                            patient_id=patient_id, urgent=True, refs=refs)
     service.notify_users(session, user_ids=recipients, kind=Kind.break_glass, patient_id=patient_id,
                          refs=refs, urgent=True)

@@ -18,7 +18,8 @@ from renkei.patients.models import CareTeamMembership
 
 
 def precommit(session: Session) -> None:
-    """Append the events for sign-ins ended and care-team changes noted in this transaction."""
+    """Append the events queued in this transaction, then those for sign-ins ended and care-team changes."""
+    service.append_queued(session)
     for ended in session.info.pop(auth_service.ENDED_SESSIONS_KEY, []):
         session_id = ended.get("session_id")
         if session_id is not None:

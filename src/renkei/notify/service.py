@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Text, cast, func, insert, literal, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Text, cast, event, func, insert, literal, select, text
+from sqlalchemy.orm import Session, SessionTransaction
 
 from renkei.db.types import utcnow
 from renkei.errors import NotFound
@@ -26,6 +26,8 @@ from renkei.notify.schemas import NotificationOut
 CHANNEL = "renkei"
 # session.info key: the newest seq appended in this transaction (the after-commit hook wakes the hub).
 APPENDED_KEY = "notify.appended"
+# session.info key: events queued by `queue`, appended by the pre-commit hook (notify.hooks).
+QUEUED_KEY = "notify.queued"
 # Arbitrary constant naming the outbox's PostgreSQL advisory lock ("RENKOUTB").
 _PG_LOCK_KEY = 0x52454E4B4F555442
 _outbox_t = OutboxEvent.__table__  # type: ignore[attr-defined]
@@ -129,6 +131,59 @@ def append(
         seq = int(session.execute(appended).scalar_one())
     session.info[APPENDED_KEY] = seq
     return seq
+
+
+def queue(
+    session: Session, *, kind: str, audience: Audience, patient_id: uuid.UUID | None = None,
+    user_id: uuid.UUID | None = None, category: str | None = None, urgent: bool = False,
+    refs: Mapping[str, object] | None = None,
+) -> None:
+    """Append one event just before the caller's transaction commits (`append_queued`, run by the
+    pre-commit hook), in the order queued.
+
+    On PostgreSQL an append holds the outbox lock until commit: queued, a request holds it for its last
+    statements only, not while it builds its response, so concurrent writers wait for each other less.
+    """
+    _refs_json(refs)  # a bad reference fails here, where it was made, not at commit
+    # Tagged with the (sub)transaction it belongs to: rolling that back drops it (_drop_rolled_back).
+    within = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(QUEUED_KEY, []).append((within, {
+        "kind": kind, "audience": audience, "patient_id": patient_id, "user_id": user_id,
+        "category": category, "urgent": urgent, "refs": refs}))
+
+
+def append_queued(session: Session) -> None:
+    """Append the events `queue` put aside in this transaction (the app's pre-commit hook; on a commit without
+    it, `_append_left_over`)."""
+    for _, queued in session.info.pop(QUEUED_KEY, []):
+        append(session, **queued)
+
+
+@event.listens_for(Session, "before_commit")
+def _append_left_over(session: Session) -> None:
+    # The app's pre-commit hook has appended the queue before the audit rows (the lock order). A transaction
+    # committed without it (a script, a test helper) must not lose its events: they are appended here.
+    if session.info.get(QUEUED_KEY) and not session.in_nested_transaction():
+        append_queued(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous: SessionTransaction) -> None:
+    queued = session.info.get(QUEUED_KEY)
+    if not queued:
+        return
+    if previous.parent is None:
+        del session.info[QUEUED_KEY]
+        return
+
+    def rolled_back(within: SessionTransaction | None) -> bool:
+        while within is not None:
+            if within is previous:
+                return True
+            within = within.parent
+        return False
+
+    session.info[QUEUED_KEY] = [(within, e) for within, e in queued if not rolled_back(within)]
 
 
 def sessions_ended(
