@@ -126,7 +126,8 @@ def append(
     if session.get_bind().dialect.name == "postgresql":
         # NOTIFY is transactional: the other processes hear of the event when, and only if, it commits.
         rows = appended.cte("appended")
-        seq = int(session.execute(select(rows.c.seq, func.pg_notify(CHANNEL, cast(rows.c.seq, Text)))).one()[0])
+        notified = select(rows.c.seq, func.pg_notify(CHANNEL, cast(rows.c.seq, Text)))
+        seq = int(session.execute(notified).one()[0])
     else:
         seq = int(session.execute(appended).scalar_one())
     session.info[APPENDED_KEY] = seq
