@@ -102,8 +102,9 @@ def create_app(
         make_sessionmaker(bind, join_transaction_mode="create_savepoint") if bind is not None
         else make_sessionmaker(engine)
     )
-    # The audit chain is appended inside each request's transaction, just before it commits; events noted
-    # by auth and patients are appended first, so the outbox lock is always taken before the audit lock.
+    # The audit chain is appended inside each request's transaction, just before it commits; events (queued by
+    # the domains, or noted by auth and patients) are appended first, so the outbox lock is always taken
+    # before the audit lock. Keep the audit hook last: a hook after it that queued events would invert that.
     # Paper intakes follow their paper entries' transcription state before either is written.
     app.state.precommit_hooks = [printing_hooks.precommit, notify_hooks.precommit,
                                  audit_service.precommit_hook(keyring, settings)]

@@ -215,8 +215,8 @@ def load(session: Session, *, keyring: Keyring, password: str, seed: int = 20261
             # The entries were written while the consent stood; its withdrawal now closes the record.
             _withdraw(session, settings, keyring, cm, view.id, consent_id, password=password)
     session.flush()
-    # The demo commits outside a request, so the events and audit rows its services queued are written here,
-    # in the order the app's pre-commit hooks write them.
+    # The demo commits outside a request, so the events and audit rows its services queued are written here
+    # (events first, as the app's pre-commit hooks do).
     notify_service.append_queued(session)
     audit.write_pending(session, keyring)
     return roster(session, keyring=keyring)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import event, select, update
 
 from renkei.crypto import aead
 from renkei.crypto.aead import DecryptionError
@@ -153,3 +153,20 @@ def test_payload_parsing_matches_the_json_module(value):
 
     payload = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
     assert keys.loads(payload) == json.loads(payload)
+
+
+def test_a_value_sealed_in_a_transaction_opens_without_reading_the_key_row_again(db, keyring, world):
+    statements: list[str] = []
+    connection = db.connection()
+    event.listen(connection, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    forget_key_rows = update(PatientKey).where(PatientKey.key_id == "none").values(active=False)
+    db.execute(forget_key_rows)  # nothing read before this test is reused
+    blob = keys.seal_json(db, keyring, world.patient_id, aad="t.c", binding="row-1", value={"a": 1})
+    statements.clear()
+    assert keys.open_json(db, keyring, world.patient_id, blob, aad="t.c", binding="row-1") == {"a": 1}
+    assert statements == []
+    # A write to the key table in the same transaction drops what was read: the row is read again.
+    db.execute(forget_key_rows)
+    statements.clear()
+    assert keys.open_json(db, keyring, world.patient_id, blob, aad="t.c", binding="row-1") == {"a": 1}
+    assert len([s for s in statements if "patient_key" in s]) == 1

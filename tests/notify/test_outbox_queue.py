@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 from renkei.db.session import make_sessionmaker
 from renkei.notify import service as notify
 from renkei.notify.models import Audience, OutboxEvent
+from renkei.notify.service import QUEUED_KEY
 from tests.conftest import BACKEND
 
 
@@ -27,13 +28,26 @@ def test_a_queued_event_is_appended_at_commit_in_the_order_queued(db):
 
 
 def test_an_event_queued_by_work_rolled_back_is_never_appended(db):
+    db.commit()  # no transaction in progress: queueing begins one, which the rollback ends
     start = notify.head(db)
-    db.execute(text("SELECT 1"))
+    db.commit()
     notify.queue(db, kind="entry.created", audience=Audience.team)
     db.rollback()
     notify.queue(db, kind="consent.recorded", audience=Audience.team)
     db.commit()
     assert _kinds_after(db, start) == ["consent.recorded"]
+
+
+def test_events_queued_in_a_session_closed_without_commit_are_dropped(db, engine):
+    maker = make_sessionmaker(db.get_bind())
+    session = maker()
+    notify.queue(session, kind="entry.created", audience=Audience.team)
+    session.close()
+    assert QUEUED_KEY not in session.info
+    start = notify.head(db)
+    session.execute(text("SELECT 1"))
+    session.commit()
+    assert _kinds_after(db, start) == []
 
 
 def test_a_savepoint_rolled_back_drops_its_events_only(db):

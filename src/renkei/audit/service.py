@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from renkei.audit.models import AuditEvent
 from renkei.config import Settings
 from renkei.crypto.keyring import Keyring
-from renkei.db.session import after_commit, after_rollback
+from renkei.db.session import WRITES, after_commit, after_rollback
 from renkei.db.types import utcnow
 from renkei.directory.models import User
 
@@ -52,6 +52,7 @@ GENESIS_MAC = bytes(32)
 _PG_LOCK_KEY = 0x52454E4B41554454
 CHECKPOINT_GLOB = "checkpoint-*.json"
 _audit_t = AuditEvent.__table__  # type: ignore[attr-defined]
+_PG_LOCK = text("SELECT pg_advisory_xact_lock(:key)").execution_options(**{WRITES: ()})  # writes no table
 _HEAD = select(_audit_t.c.seq, _audit_t.c.mac).order_by(_audit_t.c.seq.desc()).limit(1)
 
 ALLOW = "allow"
@@ -220,7 +221,7 @@ def chain_mac(key: bytes, row: Any, previous: bytes) -> bytes:
 
 def _lock_chain(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+        session.execute(_PG_LOCK, {"key": _PG_LOCK_KEY})
 
 
 def head(session: Session) -> tuple[int, bytes]:

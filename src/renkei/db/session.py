@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Callable, Hashable
 from functools import partial
 from itertools import chain
@@ -13,7 +12,6 @@ import anyio.to_thread
 from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
-from sqlalchemy.sql.elements import TextClause
 
 from renkei.errors import DomainError
 
@@ -21,7 +19,9 @@ Hook = Callable[[Session], None]
 T = TypeVar("T")
 _CACHE_KEY = "transaction_cache"
 _ENDED_KEY = "transaction_ended"
-_TEXT_SELECT = re.compile(r"\s*SELECT\s", re.IGNORECASE)
+# Execution option naming the tables a statement writes, for statements whose kind does not say (an INSERT
+# inside a SELECT's CTE, a textual lock call): `()` for none. See _forget_written.
+WRITES = "renkei_writes"
 
 
 def make_sessionmaker(bind: object, **kw: object) -> sessionmaker[Session]:
@@ -173,13 +173,13 @@ def _forget_flushed(session: Session, _context: Any) -> None:
 
 @event.listens_for(Session, "do_orm_execute")
 def _forget_written(state: ORMExecuteState) -> None:
+    declared = state.execution_options.get(WRITES)
+    if declared is not None:
+        _forget(state.session, set(declared))
+        return
     if state.is_select:
         return
-    statement = state.statement
-    if isinstance(statement, TextClause) and _TEXT_SELECT.match(statement.text):
-        # Textual SELECTs write no table (pg_advisory_xact_lock, pg_notify): what was read still holds.
-        return
-    table = getattr(statement, "table", None)
+    table = getattr(state.statement, "table", None)
     name = getattr(table, "name", None)
     # A statement whose target is not a plain table (textual SQL) could have written anything.
     _forget(state.session, {name} if isinstance(name, str) else None)

@@ -133,8 +133,11 @@ def run(
     result = produce()
     body = result.model_dump(mode="json")
     sealed = keys.seal_json(session, keyring, patient_id, aad=RESPONSE_AAD, binding=str(claimed), value=body)
-    session.execute(update(_key_t).where(_key_t.c.id == claimed).values(
+    stored = session.execute(update(_key_t).where(_key_t.c.id == claimed).values(
         status_code=status_code, category=getattr(result, "category", None), response_ct=sealed))
+    if getattr(stored, "rowcount", 1) != 1:
+        # Never expected: a key left without its response would answer 409 to every retry for a week.
+        raise RuntimeError("the claimed idempotency key row is gone")
     return Outcome(status_code, body, False)
 
 

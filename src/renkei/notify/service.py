@@ -11,12 +11,14 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Text, cast, event, func, insert, literal, select, text
 from sqlalchemy.orm import Session, SessionTransaction
 
+from renkei.db.session import WRITES
 from renkei.db.types import utcnow
 from renkei.errors import NotFound
 from renkei.notify.models import Audience, Notification, OutboxEvent
@@ -32,6 +34,7 @@ QUEUED_KEY = "notify.queued"
 _PG_LOCK_KEY = 0x52454E4B4F555442
 _outbox_t = OutboxEvent.__table__  # type: ignore[attr-defined]
 _NEXT_SEQ = func.coalesce(func.max(_outbox_t.c.seq), 0) + 1
+_PG_LOCK = text("SELECT pg_advisory_xact_lock(:key)").execution_options(**{WRITES: ()})
 _CODE = re.compile(r"[a-z0-9_.:-]{1,64}")
 _RESERVED = frozenset({"seq", "type", "patient_id", "urgent"})
 MAX_REFS = 8
@@ -105,17 +108,18 @@ def _lock_outbox(session: Session) -> None:
     # append until commit makes appends commit in seq order. SQLite needs nothing: BEGIN IMMEDIATE
     # already serialises every writing transaction.
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+        session.execute(_PG_LOCK, {"key": _PG_LOCK_KEY})
 
 
 def append(
     session: Session, *, kind: str, audience: Audience, patient_id: uuid.UUID | None = None,
     user_id: uuid.UUID | None = None, category: str | None = None, urgent: bool = False,
-    refs: Mapping[str, object] | None = None,
+    refs: Mapping[str, object] | None = None, created_at: datetime | None = None,
 ) -> int:
     """Append one event to the outbox in the caller's transaction; returns its seq."""
     values = {"kind": str(kind), "audience": audience.value, "patient_id": patient_id, "user_id": user_id,
-              "category": category, "urgent": urgent, "refs": _refs_json(refs), "created_at": utcnow()}
+              "category": category, "urgent": urgent, "refs": _refs_json(refs),
+              "created_at": created_at or utcnow()}
     columns = [_outbox_t.c[name] for name in values]
     _lock_outbox(session)
     # Numbering (max + 1) and inserting in one statement: a round trip less on every post.
@@ -127,7 +131,7 @@ def append(
         # NOTIFY is transactional: the other processes hear of the event when, and only if, it commits.
         rows = appended.cte("appended")
         notified = select(rows.c.seq, func.pg_notify(CHANNEL, cast(rows.c.seq, Text)))
-        seq = int(session.execute(notified).one()[0])
+        seq = int(session.execute(notified.execution_options(**{WRITES: (_outbox_t.name,)})).one()[0])
     else:
         seq = int(session.execute(appended).scalar_one())
     session.info[APPENDED_KEY] = seq
@@ -139,23 +143,19 @@ def queue(
     user_id: uuid.UUID | None = None, category: str | None = None, urgent: bool = False,
     refs: Mapping[str, object] | None = None,
 ) -> None:
-    """Append one event just before the caller's transaction commits (`append_queued`, run by the
-    pre-commit hook), in the order queued.
-
-    On PostgreSQL an append holds the outbox lock until commit: queued, a request holds it for its last
-    statements only, not while it builds its response, so concurrent writers wait for each other less.
-    """
+    """Append one event when the caller's transaction is about to commit, in the order queued."""
+    # On PostgreSQL an append holds the outbox lock until commit: queued, a request takes it for its last
+    # statements only, not while it builds its response, so concurrent writers wait for each other less.
     _refs_json(refs)  # a bad reference fails here, where it was made, not at commit
     # Tagged with the (sub)transaction it belongs to: rolling that back drops it (_drop_rolled_back).
-    within = session.get_nested_transaction() or session.get_transaction()
+    within = session.get_nested_transaction() or session.get_transaction() or session.begin()
     session.info.setdefault(QUEUED_KEY, []).append((within, {
         "kind": kind, "audience": audience, "patient_id": patient_id, "user_id": user_id,
-        "category": category, "urgent": urgent, "refs": refs}))
+        "category": category, "urgent": urgent, "refs": refs, "created_at": utcnow()}))
 
 
 def append_queued(session: Session) -> None:
-    """Append the events `queue` put aside in this transaction (the app's pre-commit hook; on a commit without
-    it, `_append_left_over`)."""
+    """Append the events queued in this transaction (the app's pre-commit hook calls it)."""
     for _, queued in session.info.pop(QUEUED_KEY, []):
         append(session, **queued)
 
@@ -168,13 +168,17 @@ def _append_left_over(session: Session) -> None:
         append_queued(session)
 
 
+@event.listens_for(Session, "after_transaction_end")
+def _drop_with_transaction(session: Session, transaction: SessionTransaction) -> None:
+    # Committed, the queue was appended; rolled back or closed, what it held never happened.
+    if transaction.parent is None:
+        session.info.pop(QUEUED_KEY, None)
+
+
 @event.listens_for(Session, "after_soft_rollback")
 def _drop_rolled_back(session: Session, previous: SessionTransaction) -> None:
     queued = session.info.get(QUEUED_KEY)
     if not queued:
-        return
-    if previous.parent is None:
-        del session.info[QUEUED_KEY]
         return
 
     def rolled_back(within: SessionTransaction | None) -> bool:
