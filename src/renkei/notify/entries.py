@@ -57,7 +57,7 @@ def entry_event(session: Session, *, kind: str, entry: TimelineEntry, actor: Act
     summary = entry.sheet_id in SUMMARY_SHEETS and entry.paper_intake_id is None
     if summary:
         service.queue(session, kind=Kind.summary_changed, urgent=urgent,
-                       refs={"entry_id": entry.id, "sheet": entry.sheet_id}, **team)
+                      refs={"entry_id": entry.id, "sheet": entry.sheet_id}, **team)
     asked = _addressees(session, entry) if event != Kind.entry_entered_in_error else []
     if not (asked or urgent or summary):
         return
@@ -66,7 +66,7 @@ def entry_event(session: Session, *, kind: str, entry: TimelineEntry, actor: Act
     asked = [uid for uid in asked if uid in readers]
     for uid in asked:
         service.queue(session, kind=Kind.acknowledgement_requested, user_id=uid, urgent=urgent, refs=refs,
-                       **team)
+                      **team)
     service.notify_users(session, user_ids=asked, kind=Kind.acknowledgement_requested,
                          patient_id=entry.patient_id, refs=refs, urgent=urgent)
     if urgent or summary:

@@ -31,11 +31,11 @@ def break_glass_used(
     """Someone broke the glass: the team hears it live, and so do `recipients` off the team (org admins)."""
     refs = {"grant_id": grant_id}
     service.queue(session, kind=Kind.break_glass, audience=Audience.team, patient_id=patient_id, urgent=True,
-                   refs=refs)
+                  refs=refs)
     team = delivery.active_members(session, patient_id)
     for uid in dict.fromkeys(recipients):
         if uid not in team:
             service.queue(session, kind=Kind.break_glass, audience=Audience.user, user_id=uid,
-                           patient_id=patient_id, urgent=True, refs=refs)
+                          patient_id=patient_id, urgent=True, refs=refs)
     service.notify_users(session, user_ids=recipients, kind=Kind.break_glass, patient_id=patient_id,
                          refs=refs, urgent=True)
