@@ -20,13 +20,13 @@ from fastapi import Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from renkei.access import service as access
 from renkei.access.service import Action
 from renkei.auth.service import Actor
 from renkei.crypto.keyring import Keyring
+from renkei.db.session import upsert
 from renkei.db.types import new_id, utcnow
 from renkei.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from renkei.idempotency.exceptions import IdempotencyKeyReused
@@ -39,7 +39,6 @@ HEADER_POINTER = "/header/idempotency-key"
 _KEY = re.compile(r"[\x21-\x7e]{1,200}")
 IdempotencyKeyHeader = Annotated[str | None, Header(max_length=200, description="Retry-safe POST key")]
 _key_t = IdempotencyKey.__table__  # type: ignore[attr-defined]
-_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 @dataclass(frozen=True)
@@ -169,7 +168,7 @@ def _claim(
     claim_id = new_id()
     session.flush()  # as an ORM insert would: work pending in the session comes first
     claimed = session.execute(
-        _INSERTS[session.get_bind().dialect.name](_key_t)
+        upsert(session, _key_t)
         .values(id=claim_id, user_id=actor.user_id, key=key, fingerprint=request_fingerprint,
                 patient_id=patient_id, created_at=now, expires_at=now + TTL)
         .on_conflict_do_nothing(index_elements=[_key_t.c.user_id, _key_t.c.key])

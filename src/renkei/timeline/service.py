@@ -15,7 +15,6 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from renkei.access import service as access
@@ -24,7 +23,7 @@ from renkei.audit import service as audit
 from renkei.auth.service import Actor
 from renkei.config import Settings
 from renkei.crypto.keyring import Keyring
-from renkei.db.session import after_commit
+from renkei.db.session import after_commit, upsert
 from renkei.db.types import new_id, utcnow
 from renkei.errors import Forbidden, NotFound
 from renkei.notify import entries as notify_entries
@@ -321,9 +320,8 @@ def record_reads(session: Session, user_id: uuid.UUID, entry_ids: Sequence[uuid.
         return
     now = utcnow()
     values = [{"entry_id": eid, "user_id": user_id, "read_at": now} for eid in entry_ids]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(EntryRead).values(values).on_conflict_do_nothing())
+    session.execute(upsert(session, EntryRead.__table__).values(values)  # type: ignore[attr-defined]
+                    .on_conflict_do_nothing())
 
 
 def acknowledge(
