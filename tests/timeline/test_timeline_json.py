@@ -86,3 +86,24 @@ _values = st.recursive(
 def test_any_sheet_data_encodes_to_the_same_json_values_as_the_models(data):
     body = {"any": data}
     assert json.loads(views.encode(body)) == json.loads(TypeAdapter(dict).dump_json(body))
+
+
+def test_feed_entries_equal_the_entry_routes_view_of_them(client, world, team, as_user):
+    """The feed reads names and the current ACP in its own query; one entry's route looks them up: the two
+    must agree for every entry state (authors, addressees, who acknowledged, entered in error, superseded)."""
+    doctor, nurse, care_manager = as_user(world.physician), as_user(world.nurse), as_user(team.care_manager)
+    msw = as_user(team.msw)
+    _fill(client, world, team, doctor, nurse, care_manager, msw)
+    for headers in (doctor, nurse, msw):
+        feed = client.get(f"/api/v1/patients/{world.patient_id}/timeline?limit=50", headers=headers).json()
+        assert len(feed["items"]) >= 12
+        for item in feed["items"]:
+            one = client.get(f"/api/v1/entries/{item['id']}", headers=headers).json()
+            # Opening an entry marks it read, and only the single view lists who has read it.
+            one.pop("read_by"), item.pop("read_by"), one.pop("read_by_me"), item.pop("read_by_me")
+            assert item == one
+    acps = [e for e in feed["items"] if e["sheet"] == "acp"]
+    assert sorted(e["acp_current"] for e in acps) == [False, True]
+    named = [e for e in feed["items"] if e["recipients"]]
+    assert named and all(r["organisation_name"] or r["user_name"] for e in named for r in e["recipients"])
+    assert any(e["entered_in_error"] and e["entered_in_error"]["by_name"] for e in feed["items"])

@@ -44,7 +44,7 @@ _entry_t, _read_t = TimelineEntry.__table__, EntryRead.__table__  # type: ignore
 # unfiltered page (the usual read) runs it as it is, filters add conditions to it.
 _FEED = (
     select(*read_columns(_entry_t), *views.feed_flags())
-    .where(_entry_t.c.patient_id == bindparam("feed_patient_id"), _entry_t.c.is_head.is_(True),
+    .where(_entry_t.c.patient_id == bindparam(views.PATIENT_PARAM), _entry_t.c.is_head.is_(True),
            _entry_t.c.record_posted_at.is_not(None),
            _entry_t.c.category.in_(bindparam("feed_categories", expanding=True)))
     .order_by(_entry_t.c.record_posted_at.desc(), _entry_t.c.id.desc())
@@ -103,7 +103,7 @@ def _timeline_fields(
         posted_at, entry_id = decode_cursor(query.cursor)
         q = q.where(or_(first_posted < posted_at, and_(first_posted == posted_at, t.c.id < entry_id)))
     # The same categories access.category_clause narrows other lists to, bound into the prebuilt statement.
-    rows = session.execute(q, {views.READER_PARAM: actor.user_id, "feed_patient_id": patient_id,
+    rows = session.execute(q, {views.READER_PARAM: actor.user_id, views.PATIENT_PARAM: patient_id,
                                "feed_categories": access.category_values(decision),
                                "feed_limit": query.limit + 1}).all()
     page, more = rows[: query.limit], len(rows) > query.limit

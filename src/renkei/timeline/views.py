@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 from pydantic import BaseModel, TypeAdapter
-from sqlalchemy import ColumnElement, Row, bindparam, exists, literal_column, select, union_all
+from sqlalchemy import ColumnElement, Row, Select, bindparam, case, exists, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
 from renkei.auth.service import Actor
@@ -84,14 +84,31 @@ _ATTACHMENTS = (
     .where(_attached_t.c.entry_id.in_(bindparam("ids", expanding=True)))
     .order_by(_attached_t.c.entry_id, _attached_t.c.position)
 )
-_CURRENT_ACP = (
-    select(_entry_t.c.record_id)
-    .where(_entry_t.c.patient_id == bindparam("patient_id"), _entry_t.c.sheet_id == "acp",
-           _entry_t.c.is_head.is_(True), _entry_t.c.status == EntryStatus.final.value,
-           paper.not_paper(_entry_t.c))
-    .order_by(_entry_t.c.record_posted_at.desc(), _entry_t.c.record_id.desc())
-    .limit(1)
-)
+
+
+def _current_acp(patient_param: str) -> Select[tuple[uuid.UUID]]:
+    return (
+        select(_entry_t.c.record_id)
+        .where(_entry_t.c.patient_id == bindparam(patient_param), _entry_t.c.sheet_id == "acp",
+               _entry_t.c.is_head.is_(True), _entry_t.c.status == EntryStatus.final.value,
+               paper.not_paper(_entry_t.c))
+        .order_by(_entry_t.c.record_posted_at.desc(), _entry_t.c.record_id.desc())
+        .limit(1)
+    )
+
+
+_CURRENT_ACP = _current_acp("patient_id")
+PATIENT_PARAM = "feed_patient_id"
+# The feed's own columns for what build_fields would otherwise look up in two more round trips: the
+# author's and the author's organisation's names, and (on ACP rows; the subquery names no column of the
+# outer row, so the database runs it at most once per page) the patient's current ACP record.
+_AUTHOR_NAME = (select(_user_t.c.name).where(_user_t.c.id == _entry_t.c.author_id)
+                .scalar_subquery().label("author_name"))
+_AUTHOR_ORG_NAME = (select(_org_t.c.name).where(_org_t.c.id == _entry_t.c.author_organisation_id)
+                    .scalar_subquery().label("author_organisation_name"))
+_ACP_CURRENT = case(
+    (_entry_t.c.sheet_id == "acp", _current_acp(PATIENT_PARAM).correlate(None).scalar_subquery()), else_=None,
+).label("acp_current_record")
 
 
 def seal(session: Session, keyring: Keyring, entry: TimelineEntry, aad: str, value: Any) -> bytes:
@@ -150,11 +167,12 @@ def is_current_emergency(session: Session, entry: TimelineEntry) -> bool:
         session, entry.patient_id)
 
 
-def feed_flags() -> tuple[ColumnElement[bool], ...]:
-    """Columns a feed query adds so that `build` needs no per-page lookups by id for them: whether the
-    reader (bound as `READER_PARAM` when the query runs) has read each entry, whether it has addressees,
-    whether it carries files."""
-    return _READ_FLAG, _ADDRESSED_FLAG, _ATTACHED_FLAG
+def feed_flags() -> tuple[ColumnElement[Any], ...]:
+    """Columns a one-patient feed query adds so that `build` needs no per-page lookups by id for them:
+    whether the reader (bound as `READER_PARAM` when the query runs) has read each entry, whether it has
+    addressees, whether it carries files; the author's and organisation's names; on ACP rows, the current
+    ACP record of the patient bound as `PATIENT_PARAM`."""
+    return _READ_FLAG, _ADDRESSED_FLAG, _ATTACHED_FLAG, _AUTHOR_NAME, _AUTHOR_ORG_NAME, _ACP_CURRENT
 
 
 def registry(settings: Settings) -> SheetRegistry:
@@ -241,19 +259,31 @@ def build_fields(
     if detail:
         for row in session.execute(_RECEIPTS, {"ids": ids}):
             reads[row.entry_id].append(row)
-    user_ids = {e.author_id for e in entries} | {e.error_by for e in entries if e.error_by}
-    user_ids |= {u for rs in recipients.values() for r in rs for u in (r.user_id, r.acknowledged_by) if u}
-    user_ids |= {row.user_id for rows in reads.values() for row in rows}
-    org_ids = {e.author_organisation_id for e in entries}
-    org_ids |= {r.organisation_id for rs in recipients.values() for r in rs if r.organisation_id}
     users: dict[uuid.UUID, str] = {}
     orgs: dict[uuid.UUID, str] = {}
-    for kind, id_, name in session.execute(_NAMES, {"user_ids": list(user_ids), "org_ids": list(org_ids)}):
-        (users if kind == "user" else orgs)[id_] = name
-    acp_current = {
-        pid: current_acp_record(session, pid)
-        for pid in {e.patient_id for e in entries if e.sheet_id == "acp"}
-    }
+    user_ids = {e.error_by for e in entries if e.error_by}
+    user_ids |= {u for rs in recipients.values() for r in rs for u in (r.user_id, r.acknowledged_by) if u}
+    user_ids |= {row.user_id for rows in reads.values() for row in rows}
+    org_ids = {r.organisation_id for rs in recipients.values() for r in rs if r.organisation_id}
+    acp_current: dict[uuid.UUID, uuid.UUID | None] = {}
+    if flagged:
+        for e in entries:
+            users[e.author_id], orgs[e.author_organisation_id] = e.author_name, e.author_organisation_name
+            if e.sheet_id == "acp":
+                acp_current[e.patient_id] = e.acp_current_record
+        user_ids -= users.keys()
+        org_ids -= orgs.keys()
+    else:
+        user_ids |= {e.author_id for e in entries}
+        org_ids |= {e.author_organisation_id for e in entries}
+        acp_current = {
+            pid: current_acp_record(session, pid)
+            for pid in {e.patient_id for e in entries if e.sheet_id == "acp"}
+        }
+    if user_ids or org_ids:
+        for kind, id_, name in session.execute(_NAMES, {"user_ids": list(user_ids),
+                                                        "org_ids": list(org_ids)}):
+            (users if kind == "user" else orgs)[id_] = name
     context = _Context(users, orgs, utcnow() - timedelta(hours=settings.ack_overdue_hours),
                        Unsealer(session, keyring), registry(settings), readable, {})
     papers = paper.states(session, entries)
