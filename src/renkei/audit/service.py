@@ -52,8 +52,9 @@ GENESIS_MAC = bytes(32)
 _PG_LOCK_KEY = 0x52454E4B41554454
 CHECKPOINT_GLOB = "checkpoint-*.json"
 _audit_t = AuditEvent.__table__  # type: ignore[attr-defined]
-_PG_LOCK = text("SELECT pg_advisory_xact_lock(:key)").execution_options(**{WRITES: ()})  # writes no table
 _HEAD = select(_audit_t.c.seq, _audit_t.c.mac).order_by(_audit_t.c.seq.desc()).limit(1)
+# PostgreSQL: the chain's lock, then its head, in one round trip (migration 0010 says why a function).
+_PG_LOCKED_HEAD = text("SELECT seq, mac FROM audit_chain_head(:key)").execution_options(**{WRITES: ()})
 
 ALLOW = "allow"
 DENY = "deny"
@@ -219,9 +220,12 @@ def chain_mac(key: bytes, row: Any, previous: bytes) -> bytes:
     return hmac.new(key, canonical(row) + previous, hashlib.sha256).digest()
 
 
-def _lock_chain(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_PG_LOCK, {"key": _PG_LOCK_KEY})
+def _locked_head(session: Session) -> tuple[int, bytes]:
+    """`head` after taking the lock that serialises appends (on SQLite the transaction already holds it)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return head(session)
+    latest = session.execute(_PG_LOCKED_HEAD, {"key": _PG_LOCK_KEY}).first()
+    return (latest[0], bytes.fromhex(latest[1])) if latest else (0, GENESIS_MAC)
 
 
 def head(session: Session) -> tuple[int, bytes]:
@@ -235,8 +239,7 @@ def write_pending(session: Session, keyring: Keyring) -> tuple[int, int, bytes] 
     queued = list(session.info.pop(BUFFER_KEY, {}).values())
     if not queued:
         return None
-    _lock_chain(session)
-    start, mac = head(session)
+    start, mac = _locked_head(session)
     seq = start
     key = keyring.audit_key
     values = []
