@@ -22,6 +22,7 @@ import random
 import sys
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,30 @@ from sqlalchemy import event
 from bench.dataset import bench_settings, payloads
 from bench.timeline import percentiles, sign_in
 from renkei.app import create_app
+
+
+def _time_statements(engine: Any, totals: dict[str, float]) -> None:
+    """Add the wall time of each statement (keyed by its first words) and of each COMMIT to `totals`."""
+    started: dict[int, float] = {}
+
+    def before(_conn: Any, cursor: Any, *_args: Any) -> None:
+        started[id(cursor)] = time.perf_counter()
+
+    def after(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        totals[" ".join(statement.split())[:70]] += time.perf_counter() - started.pop(id(cursor))
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    do_commit = engine.dialect.do_commit
+
+    def timed_commit(dbapi_connection: Any) -> None:
+        start = time.perf_counter()
+        try:
+            do_commit(dbapi_connection)
+        finally:
+            totals["COMMIT"] += time.perf_counter() - start
+
+    engine.dialect.do_commit = timed_commit
 
 
 async def _inline(func: Callable[..., Any], *args: Any, **_kwargs: Any) -> Any:
@@ -48,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inline", action="store_true", help="no thread pool: one thread for profilers")
     parser.add_argument("--cprofile", type=int, default=0, metavar="N", help="print the N costliest functions")
     parser.add_argument("--show-sql", action="store_true", help="print the statements of one request")
+    parser.add_argument("--sql-time", action="store_true",
+                        help="wall time per request in each kind of statement and in COMMIT")
     args = parser.parse_args(argv)
     if args.inline:
         anyio.to_thread.run_sync = _inline  # type: ignore[assignment]
@@ -69,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
             shown.append(" ".join(statement.split())[:160])
 
     event.listen(app.state.engine, "before_cursor_execute", count)
+    sql_time: dict[str, float] = defaultdict(float)
+    if args.sql_time:
+        _time_statements(app.state.engine, sql_time)
 
     async def one(client: httpx.AsyncClient) -> None:
         pid = rng.choice(patients)
@@ -96,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             profiler = cProfile.Profile() if args.cprofile else None
             latencies: list[float] = []
             before, cpu = statements, time.process_time()
+            sql_time.clear()
             if profiler:
                 profiler.enable()
             for _ in range(args.requests):
@@ -105,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             if profiler:
                 profiler.disable()
                 pstats.Stats(profiler).sort_stats("tottime").print_stats(args.cprofile)
+            for kind, seconds in sorted(sql_time.items(), key=lambda kv: -kv[1]):
+                print(f"{seconds / args.requests * 1000:8.3f} ms  {kind}", file=sys.stderr)
         return {"kind": args.kind, "inline": args.inline, "requests": args.requests,
                 "cpu_ms_per_request": round((time.process_time() - cpu) / args.requests * 1000, 2),
                 "statements_per_request": round((statements - before) / args.requests, 1),
