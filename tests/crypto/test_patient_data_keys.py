@@ -151,8 +151,47 @@ def test_payload_values_a_fast_json_parser_would_refuse_or_round_read_back_exact
 def test_payload_parsing_matches_the_json_module(value):
     import json
 
-    payload = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+    payload = keys.dumps(value)
     assert keys.loads(payload) == json.loads(payload)
+
+
+_any_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200)
+@given(value=_any_json)
+def test_a_payload_embedded_as_it_is_reads_as_the_parsed_payload_would(value):
+    # The timeline embeds most decrypted payloads in its response without parsing them: the response must
+    # still be strict JSON (NaN and Infinity are not) of the value the parsed payload encodes to.
+    import msgspec
+
+    payload = keys.dumps(value)
+    embedded = msgspec.json.encode({"data": keys.as_json(payload)})
+    parsed = msgspec.json.encode({"data": keys.loads(payload)})
+    assert msgspec.json.decode(embedded) == msgspec.json.decode(parsed)
+
+
+@pytest.mark.parametrize("value", [{"a": float("inf")}, {"a": [-float("inf")]}, {"b": [1, float("nan")]}],
+                         ids=["infinity", "minus-infinity", "nan"])
+def test_a_payload_with_non_finite_numbers_is_parsed_not_embedded(value):
+    import msgspec
+
+    found = keys.as_json(keys.dumps(value))
+    assert not isinstance(found, msgspec.Raw)
+    msgspec.json.decode(msgspec.json.encode(found))  # strict JSON: non-finite numbers written as null
+
+
+def test_a_payload_of_finite_values_is_embedded_as_written():
+    import msgspec
+
+    payload = keys.dumps({"メモ": "\"引用\" と \\ 記号", "n": 1e16, "改行": "a\nb", "大": 2**70})
+    found = keys.as_json(payload)
+    assert isinstance(found, msgspec.Raw) and bytes(found) == payload
+    assert msgspec.json.decode(msgspec.json.encode({"data": found})) == {"data": keys.loads(payload)}
 
 
 def test_a_value_sealed_in_a_transaction_opens_without_reading_the_key_row_again(db, keyring, world):

@@ -67,8 +67,12 @@ def seal_json(
 ) -> bytes:
     """Encrypt a JSON value with the patient's active data key, bound to the owning row."""
     key_id, key = active_key(session, keyring, patient_id)
-    payload = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
-    return aead.seal(key, key_id, aad=aad, binding=binding, payload=payload)
+    return aead.seal(key, key_id, aad=aad, binding=binding, payload=dumps(value))
+
+
+def dumps(value: Any) -> bytes:
+    """The plaintext `seal_json` encrypts: compact UTF-8 JSON (NaN and Infinity as `json` writes them)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
 
 
 def open_json(session: Session, keyring: Keyring, patient_id: uuid.UUID, blob: bytes, *, aad: str, binding: str) -> Any:
@@ -90,6 +94,19 @@ def loads(payload: bytes) -> Any:
         return _DECODER.decode(payload)
     except msgspec.DecodeError:
         return json.loads(payload)
+
+
+# json.dumps writes these for non-finite floats; they are not JSON, so a payload holding them is re-encoded.
+_NOT_JSON = (b"NaN", b"Infinity")
+
+
+def as_json(payload: bytes) -> msgspec.Raw | Any:
+    """A decrypted JSON payload to embed in a JSON response as it is (no parse, no re-encoding): what
+    `seal_json` wrote is JSON of the same value, except for NaN and Infinity, which are parsed (`loads`).
+    Only for values passed through untouched; the payload is authenticated, so it is ours as written."""
+    if any(token in payload for token in _NOT_JSON):
+        return loads(payload)
+    return msgspec.Raw(payload)
 
 
 def seal_bytes(session: Session, keyring: Keyring, patient_id: uuid.UUID, *, aad: str, binding: str, data: bytes) -> bytes:

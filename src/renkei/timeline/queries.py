@@ -73,13 +73,13 @@ def timeline_json(
 ) -> bytes:
     """`timeline(...)` as the API's JSON body, encoded straight from the page's fields (see views.encode)."""
     fields, cursor = _timeline_fields(session, keyring=keyring, settings=settings, actor=actor,
-                                      patient_id=patient_id, query=query)
+                                      patient_id=patient_id, query=query, as_json=True)
     return views.encode({"items": fields, "next_cursor": cursor})
 
 
 def _timeline_fields(
     session: Session, *, keyring: Keyring, settings: Settings, actor: Actor, patient_id: uuid.UUID,
-    query: TimelineQuery,
+    query: TimelineQuery, as_json: bool = False,
 ) -> tuple[list[dict[str, Any]], str | None]:
     decision = guard.require(session, actor, Action.read_clinical, patient_id, category=None)
     t = _entry_t
@@ -110,7 +110,7 @@ def _timeline_fields(
     page = views.plain_rows(page)
     access.disclosed(decision, [e.id for e in page])
     fields = views.build_fields(session, keyring=keyring, settings=settings, actor=actor, entries=page,
-                                flagged=True, readable={patient_id: decision.categories})
+                                flagged=True, readable={patient_id: decision.categories}, as_json=as_json)
     last = page[-1] if more else None
     return fields, encode_cursor(last.record_posted_at, last.id) if last is not None else None
 
