@@ -263,7 +263,9 @@ def build_fields(
     if flagged:
         read = {e.id for e in entries if e.read_by_me}
     else:
-        read = set(session.scalars(_READ_BY_ME, {"user_id": actor.user_id, "ids": ids}))
+        # An author has read their own entries (the response to a post or an amendment: no lookup).
+        others = [e.id for e in entries if e.author_id != actor.user_id]
+        read = set(session.scalars(_READ_BY_ME, {"user_id": actor.user_id, "ids": others})) if others else set()
     reads: dict[uuid.UUID, list[Any]] = defaultdict(list)
     if detail:
         for row in session.execute(_RECEIPTS, {"ids": ids}):
