@@ -100,7 +100,8 @@ def sign_in(settings: Settings, roster: dict[str, Any], circles: int) -> dict[st
 def servers(args: argparse.Namespace, results_dir: Path):
     """Start Renkei and the reference as separate uvicorn processes; stop them afterwards."""
     procs = []
-    common = ["--var-dir", str(args.var_dir)] + (["--database-url", args.database_url] if args.database_url else [])
+    common = ["--var-dir", str(args.var_dir), "--workers", str(args.workers)]
+    common += ["--database-url", args.database_url] if args.database_url else []
     for which, port in (("renkei", RENKEI_PORT), ("reference", REFERENCE_PORT)):
         timings = results_dir / f"{which}.timings.raw"
         procs.append(subprocess.Popen(
@@ -275,7 +276,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {
         "database": settings.database_url.split("@")[-1], "entries": roster["entries"],
         "patients": len(roster["patients"]), "concurrency": args.concurrency, "duration_s": args.duration,
-        "slices": args.slices, "cpus": os.cpu_count(),
+        "slices": args.slices, "workers": args.workers, "cpus": os.cpu_count(),
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
     }
 
@@ -371,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slices", type=int, default=10,
                         help="the variants alternate in this many slices of each phase")
     parser.add_argument("--circles", type=int, default=100, help="care circles whose nurses act as clients")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="uvicorn worker processes of each server (more than one: PostgreSQL)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/latest.json"))
     args = parser.parse_args(argv)
     print(table(run(args)))
