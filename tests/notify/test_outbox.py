@@ -96,6 +96,20 @@ def test_an_urgent_entry_reaches_every_readers_inbox_and_addressees_are_asked_to
     assert [n.kind for n in _inbox(ctx.db, ctx.world.physician)] == ["entry.acknowledged"]
 
 
+def test_an_entry_addressed_to_an_office_asks_its_team_members_again_when_amended(ctx):
+    start = notify.head(ctx.db)
+    sent = _post(ctx, ctx.world.physician, recipients=[{"organisation_id": str(ctx.care_office.id)}])
+    assert sent.status_code == 201, sent.text
+    amended = ctx.client.post(f"/api/v1/entries/{sent.json()['id']}/amend",
+                              headers={**ctx.headers(ctx.world.physician), "If-Match": sent.headers["etag"]},
+                              json={"data": {"text": "処置の変更を訂正"}, "reason": "誤記"})
+    assert amended.status_code == 201, amended.text
+    asked = [(e.user_id, json.loads(e.refs)["entry_id"])
+             for e in _events(ctx.db, start, kind="acknowledgement.requested")]
+    # Each version asks for its own acknowledgement, of the office's member on the team (not of the author).
+    assert asked == [(ctx.care_manager.id, sent.json()["id"]), (ctx.care_manager.id, amended.json()["id"])]
+
+
 def test_an_urgent_entry_marked_entered_in_error_is_announced_to_those_told_of_it(ctx):
     entry = _post(ctx, ctx.world.physician, priority="urgent").json()
     r = ctx.client.post(f"/api/v1/entries/{entry['id']}/entered-in-error",

@@ -8,6 +8,7 @@ information and ACP), so an offline user finds everything there.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,10 +27,13 @@ _ENTRY_KINDS = frozenset({Kind.entry_created, Kind.entry_amended, Kind.entry_ent
                           Kind.entry_acknowledged})
 
 
-def _addressees(session: Session, entry: TimelineEntry) -> list[uuid.UUID]:
-    """Asked to acknowledge this version: addressed members, and the team's members of addressed offices."""
-    rows = list(session.scalars(select(EntryRecipient).where(EntryRecipient.entry_id == entry.id,
-                                                            EntryRecipient.acknowledged_at.is_(None))))
+def _addressees(session: Session, entry: TimelineEntry,
+                recipients: Sequence[EntryRecipient] | None) -> list[uuid.UUID]:
+    """Asked to acknowledge this version: addressed members, and the team's members of addressed offices.
+    `recipients`: the version's rows when the caller has just stored them (else they are read)."""
+    if recipients is None:
+        recipients = list(session.scalars(select(EntryRecipient).where(EntryRecipient.entry_id == entry.id)))
+    rows = [r for r in recipients if r.acknowledged_at is None]
     users = [r.user_id for r in rows if r.user_id is not None]
     offices = {r.organisation_id for r in rows if r.user_id is None and r.organisation_id is not None}
     if offices:
@@ -39,8 +43,10 @@ def _addressees(session: Session, entry: TimelineEntry) -> list[uuid.UUID]:
     return [uid for uid in dict.fromkeys(users) if uid != entry.author_id]
 
 
-def entry_event(session: Session, *, kind: str, entry: TimelineEntry, actor: Actor) -> None:
-    """An entry was posted, amended, marked entered in error, or acknowledged."""
+def entry_event(session: Session, *, kind: str, entry: TimelineEntry, actor: Actor,
+                recipients: Sequence[EntryRecipient] | None = None) -> None:
+    """An entry was posted, amended, marked entered in error, or acknowledged (`recipients`: the addressee
+    rows the caller has just stored with this version, if it has them)."""
     event = Kind(kind)
     if event not in _ENTRY_KINDS:
         raise ValueError(f"not an entry event: {kind}")
@@ -58,7 +64,7 @@ def entry_event(session: Session, *, kind: str, entry: TimelineEntry, actor: Act
     if summary:
         service.queue(session, kind=Kind.summary_changed, urgent=urgent,
                       refs={"entry_id": entry.id, "sheet": entry.sheet_id}, **team)
-    asked = _addressees(session, entry) if event != Kind.entry_entered_in_error else []
+    asked = _addressees(session, entry, recipients) if event != Kind.entry_entered_in_error else []
     if not (asked or urgent or summary):
         return
     readers = delivery.inbox_members(session, entry.patient_id, category=entry.category,

@@ -62,9 +62,10 @@ class EntryEvent(StrEnum):
     acknowledged = "entry.acknowledged"
 
 
-def entry_event(session: Session, kind: EntryEvent, entry: TimelineEntry, actor: Actor) -> None:
+def entry_event(session: Session, kind: EntryEvent, entry: TimelineEntry, actor: Actor,
+                recipients: Sequence[EntryRecipient] | None = None) -> None:
     """The one place where a timeline change becomes an event: an outbox row, and a log line after commit."""
-    notify_entries.entry_event(session, kind=kind.value, entry=entry, actor=actor)
+    notify_entries.entry_event(session, kind=kind.value, entry=entry, actor=actor, recipients=recipients)
     record = {"event": kind.value, "entry_id": str(entry.id), "record_id": str(entry.record_id),
               "patient_id": str(entry.patient_id), "sheet": entry.sheet_id, "priority": entry.priority,
               "actor_id": str(actor.user_id)}
@@ -101,7 +102,7 @@ def create_entry(
     if source is not None:
         paper.note_changed(session, source.paper_intake_id)
     if entry.status == EntryStatus.final:
-        entry_event(session, EntryEvent.created, entry, actor)
+        entry_event(session, EntryEvent.created, entry, actor, checked.recipients)
     return _view(session, keyring, settings, actor, entry, decision.categories)
 
 
@@ -135,7 +136,7 @@ def update_draft(
     session.flush()
     _store(session, keyring, entry, sheet, checked, now)
     if entry.status == EntryStatus.final:
-        entry_event(session, EntryEvent.created, entry, actor)
+        entry_event(session, EntryEvent.created, entry, actor, checked.recipients)
     return _view(session, keyring, settings, actor, entry, decision.categories)
 
 
@@ -176,7 +177,7 @@ def amend(
     new.amendment_reason_ct = views.seal(session, keyring, new, views.AMENDMENT_AAD, body.reason)
     _store(session, keyring, new, sheet, checked, now)
     access.disclosed(decision, [new.id])
-    entry_event(session, EntryEvent.amended, new, actor)
+    entry_event(session, EntryEvent.amended, new, actor, checked.recipients)
     paper.note_entry_changed(session, new)
     return _view(session, keyring, settings, actor, new, decision.categories)
 
