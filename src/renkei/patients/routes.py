@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from renkei.auth.dependencies import ActorDep, KeyringDep, client_ip
+from renkei.auth.dependencies import ActorDep, CredentialsPresented, KeyringDep, client_ip, run_signed_in
 from renkei.auth.service import Actor
 from renkei.crypto.keyring import Keyring
 from renkei.db.session import SessionDep
@@ -31,8 +31,9 @@ router = APIRouter(tags=["patients"])
 IdempotencyKeyHeader = Annotated[str | None, Header(max_length=200, description="Retry-safe request key")]
 
 
-def get_unread_counter(request: Request) -> service.UnreadCounter | None:
-    """The timeline's unread count, wired in by the application (patients must not import the timeline)."""
+async def get_unread_counter(request: Request) -> service.UnreadCounter | None:
+    """The timeline's unread count, wired in by the application (patients must not import the timeline).
+    Async: a sync dependency costs a thread-pool hop for an attribute read."""
     return getattr(request.app.state, "unread_counter", None)
 
 
@@ -45,10 +46,13 @@ def _out(view: service.PatientView) -> PatientOut:
                       unread_count=view.unread_count)
 
 
-@router.get("/patients", response_model=list[PatientOut], summary="My patients (care teams I am on)")
-def list_patients(actor: ActorDep, session: SessionDep, keyring: KeyringDep, unread: UnreadCounterDep):
+@router.get("/patients", response_model=list[PatientOut], summary="My patients (care teams I am on)",
+            dependencies=[CredentialsPresented])
+async def list_patients(request: Request, session: SessionDep, keyring: KeyringDep, unread: UnreadCounterDep):
     """Only patients whose care team I am on today, each once, with my roles and my unread count."""
-    return [_out(v) for v in service.list_mine(session, keyring=keyring, actor=actor, unread=unread)]
+    # The first screen of every round: one worker thread (see run_signed_in).
+    return await run_signed_in(request, session, lambda actor: [
+        _out(v) for v in service.list_mine(session, keyring=keyring, actor=actor, unread=unread)])
 
 
 @router.post("/patients", response_model=PatientOut, status_code=status.HTTP_201_CREATED,

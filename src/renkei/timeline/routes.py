@@ -82,11 +82,14 @@ def list_drafts(patient_id: uuid.UUID, actor: ActorDep, session: SessionDep, key
     return queries.drafts(session, keyring=keyring, settings=settings, actor=actor, patient_id=patient_id)
 
 
-@router.get("/patients/{patient_id}/summary", response_model=SummaryOut, summary="Current status card")
-def get_summary(patient_id: uuid.UUID, actor: ActorDep, session: SessionDep, keyring: KeyringDep,
-                settings: SettingsDep):
+@router.get("/patients/{patient_id}/summary", response_model=SummaryOut, summary="Current status card",
+            dependencies=[CredentialsPresented])
+async def get_summary(patient_id: uuid.UUID, request: Request, session: SessionDep, keyring: KeyringDep,
+                      settings: SettingsDep):
     """Current ACP, latest emergency information, allergies, medication, contacts and key person."""
-    return queries.summary(session, keyring=keyring, settings=settings, actor=actor, patient_id=patient_id)
+    # Opened with every patient: one worker thread, as the timeline (see run_signed_in).
+    return await run_signed_in(request, session, lambda actor: queries.summary(
+        session, keyring=keyring, settings=settings, actor=actor, patient_id=patient_id))
 
 
 @router.post("/patients/{patient_id}/timeline/read", summary="Mark several entries as read")
@@ -206,7 +209,8 @@ def acknowledge(entry_id: uuid.UUID, actor: ActorDep, session: SessionDep, keyri
 
 
 @router.get("/timeline/unread-counts", response_model=dict[uuid.UUID, int],
-            summary="Unread entries per patient")
-def unread_counts(actor: ActorDep, session: SessionDep):
+            summary="Unread entries per patient", dependencies=[CredentialsPresented])
+async def unread_counts(request: Request, session: SessionDep):
     """For the patient list: {patient_id: unread posted entries} over my care teams."""
-    return queries.unread_counts(session, actor=actor)
+    # Polled by the patient list: one worker thread (see run_signed_in).
+    return await run_signed_in(request, session, lambda actor: queries.unread_counts(session, actor=actor))
