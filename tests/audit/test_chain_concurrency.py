@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from renkei.audit import service as audit
 from renkei.audit.models import AuditEvent
@@ -51,3 +53,16 @@ def test_concurrent_commits_extend_one_unbroken_chain(engine, keyring):
         result = audit.verify(s, keyring, after_seq=anchor)
     assert result.ok, result.problem
     assert result.rows >= THREADS * COMMITS * ROWS_PER_COMMIT
+
+
+def test_postgresql_refuses_to_append_from_a_transaction_snapshot(engine, keyring):
+    # A REPEATABLE READ transaction would read a head older than the lock's previous holder's rows.
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite holds the write lock for the whole transaction")
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with make_sessionmaker(conn)() as s:
+            audit.record(s, actor=None, action="lookup", allowed=True, reason="snapshot")
+            with pytest.raises(DBAPIError, match="READ COMMITTED transactions only"):
+                audit.write_pending(s, keyring)
+            s.rollback()

@@ -88,28 +88,28 @@ _ATTACHMENTS = (
 )
 
 
-def _current_acp(patient_param: str) -> Select[tuple[uuid.UUID]]:
+def _current_acp(t: Any, patient: ColumnElement[Any]) -> Select[tuple[uuid.UUID]]:
     return (
-        select(_entry_t.c.record_id)
-        .where(_entry_t.c.patient_id == bindparam(patient_param), _entry_t.c.sheet_id == "acp",
-               _entry_t.c.is_head.is_(True), _entry_t.c.status == EntryStatus.final.value,
-               paper.not_paper(_entry_t.c))
-        .order_by(_entry_t.c.record_posted_at.desc(), _entry_t.c.record_id.desc())
+        select(t.c.record_id)
+        .where(t.c.patient_id == patient, t.c.sheet_id == "acp", t.c.is_head.is_(True),
+               t.c.status == EntryStatus.final.value, paper.not_paper(t.c))
+        .order_by(t.c.record_posted_at.desc(), t.c.record_id.desc())
         .limit(1)
     )
 
 
-_CURRENT_ACP = _current_acp("patient_id")
+_CURRENT_ACP = _current_acp(_entry_t, bindparam("patient_id"))
 PATIENT_PARAM = "feed_patient_id"
 # The feed's own columns for what build_fields would otherwise look up in two more round trips: the
-# author's and the author's organisation's names, and (on ACP rows; the subquery names no column of the
-# outer row, so the database runs it at most once per page) the patient's current ACP record.
+# author's and the author's organisation's names, and, on ACP rows only (a handful a page), the current ACP
+# record of the row's patient.
+_acp_t = _entry_t.alias("current_acp")
 _AUTHOR_NAME = (select(_user_t.c.name).where(_user_t.c.id == _entry_t.c.author_id)
                 .scalar_subquery().label("author_name"))
 _AUTHOR_ORG_NAME = (select(_org_t.c.name).where(_org_t.c.id == _entry_t.c.author_organisation_id)
                     .scalar_subquery().label("author_organisation_name"))
 _ACP_CURRENT = case(
-    (_entry_t.c.sheet_id == "acp", _current_acp(PATIENT_PARAM).correlate(None).scalar_subquery()), else_=None,
+    (_entry_t.c.sheet_id == "acp", _current_acp(_acp_t, _entry_t.c.patient_id).scalar_subquery()), else_=None,
 ).label("acp_current_record")
 
 
@@ -174,10 +174,10 @@ def is_current_emergency(session: Session, entry: TimelineEntry) -> bool:
 
 
 def feed_flags() -> tuple[ColumnElement[Any], ...]:
-    """Columns a one-patient feed query adds so that `build` needs no per-page lookups by id for them:
+    """Columns a feed query adds so that `build` needs no per-page lookups by id for them:
     whether the reader (bound as `READER_PARAM` when the query runs) has read each entry, whether it has
     addressees, whether it carries files; the author's and organisation's names; on ACP rows, the current
-    ACP record of the patient bound as `PATIENT_PARAM`."""
+    ACP record of the row's patient."""
     return _READ_FLAG, _ADDRESSED_FLAG, _ATTACHED_FLAG, _AUTHOR_NAME, _AUTHOR_ORG_NAME, _ACP_CURRENT
 
 
