@@ -21,6 +21,7 @@ from renkei.crypto.keyring import Keyring
 from renkei.db.types import read_columns, today_jst
 from renkei.directory.models import Organisation, User
 from renkei.errors import FieldProblem, InvalidInput
+from renkei.patients import keys
 from renkei.patients.models import CareTeamMembership, Patient, TeamRole
 from renkei.sheets import subtrees
 from renkei.sheets.registry import SheetRegistry
@@ -41,14 +42,16 @@ from renkei.timeline.schemas import (
 _entry_t, _read_t = TimelineEntry.__table__, EntryRead.__table__  # type: ignore[attr-defined]
 # A page of the feed: table columns, not ORM attributes (plain rows: no identity map, no instances), the
 # patient's posted records in the categories the reader's decision covers, newest first. Built once: an
-# unfiltered page (the usual read) runs it as it is, filters add conditions to it.
-_FEED = (
+# unfiltered page (the usual read) runs it as it is, filters add conditions to it. Its rows carry the
+# patient's active data key row, which the page's payloads are (nearly always) sealed with.
+_FEED = keys.with_active_key(
     select(*read_columns(_entry_t), *views.feed_flags())
     .where(_entry_t.c.patient_id == bindparam(views.PATIENT_PARAM), _entry_t.c.is_head.is_(True),
            _entry_t.c.record_posted_at.is_not(None),
            _entry_t.c.category.in_(bindparam("feed_categories", expanding=True)))
     .order_by(_entry_t.c.record_posted_at.desc(), _entry_t.c.id.desc())
-    .limit(bindparam("feed_limit", type_=Integer))
+    .limit(bindparam("feed_limit", type_=Integer)),
+    _entry_t, bindparam(views.PATIENT_PARAM),
 )
 
 
@@ -106,6 +109,8 @@ def _timeline_fields(
     rows = session.execute(q, {views.READER_PARAM: actor.user_id, views.PATIENT_PARAM: patient_id,
                                "feed_categories": access.category_values(decision),
                                "feed_limit": query.limit + 1}).all()
+    if rows:
+        keys.carried_key(session, patient_id, rows[0])
     page, more = rows[: query.limit], len(rows) > query.limit
     page = views.plain_rows(page)
     access.disclosed(decision, [e.id for e in page])

@@ -1,0 +1,61 @@
+"""A page of the timeline carries its patient's active data key row (patients.keys.with_active_key): the key
+is not looked up in a round trip of its own, and entries sealed with an earlier key still open."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event, select, update
+
+from renkei.crypto import aead
+from renkei.patients import keys
+from renkei.patients.models import PatientKey
+from renkei.timeline.models import TimelineEntry
+from tests.timeline.support import posted
+
+
+@pytest.fixture
+def statements(connection) -> list[str]:
+    """The SQL the application runs on the test's connection from now on."""
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    event.listen(connection, "before_cursor_execute", record)
+    yield seen
+    event.remove(connection, "before_cursor_execute", record)
+
+
+def _page(client, headers, patient_id) -> dict[str, dict]:
+    r = client.get(f"/api/v1/patients/{patient_id}/timeline?limit=50", headers=headers)
+    assert r.status_code == 200, r.text
+    return {item["id"]: item for item in r.json()["items"]}
+
+
+def test_a_timeline_page_reads_its_patients_data_key_with_its_rows(client, world, as_user, statements):
+    doctor = as_user(world.physician)
+    sent = [posted(client, doctor, world.patient_id, sheet) for sheet in ("message", "physician-visit")]
+    statements.clear()
+    page = _page(client, as_user(world.nurse), world.patient_id)
+    assert [page[e["id"]]["data"] for e in sent] == [e["data"] for e in sent]
+    key_reads = [s for s in statements if "patient_key" in s]
+    assert len(key_reads) == 1 and "timeline_entry" in key_reads[0], key_reads
+
+
+def test_entries_sealed_with_a_retired_data_key_still_open_on_the_page(client, db, keyring, world, as_user,
+                                                                       statements):
+    doctor = as_user(world.physician)
+    before = posted(client, doctor, world.patient_id, "message", {"text": "鍵の前"})
+    db.execute(update(PatientKey).where(PatientKey.patient_id == world.patient_id).values(active=False))
+    new_key_id, _ = keys.create_data_key(db, keyring, world.patient_id)
+    db.flush()
+    after = posted(client, doctor, world.patient_id, "message", {"text": "鍵の後"})
+    sealed_with = {e.id: aead.key_id_of(e.payload_ct) for e in db.scalars(
+        select(TimelineEntry).where(TimelineEntry.patient_id == world.patient_id))}
+    assert len(set(sealed_with.values())) == 2 and new_key_id in sealed_with.values()
+    statements.clear()
+    page = _page(client, as_user(world.nurse), world.patient_id)
+    assert page[before["id"]]["data"]["text"] == "鍵の前"
+    assert page[after["id"]]["data"]["text"] == "鍵の後"
+    # The retired key, which the page's rows do not carry, is looked up by its id.
+    assert len([s for s in statements if "patient_key" in s and "timeline_entry" not in s]) == 1
