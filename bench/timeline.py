@@ -50,15 +50,51 @@ class Sample:
     latencies_ms: list[float] = field(default_factory=list)
     errors: int = 0
     seconds: float = 0.0
+    # The server's own CPU time (its processes, not the load generator's or PostgreSQL's) over `served`
+    # requests, warm-up included: what one core of the server can serve, whoever else shares the machine.
+    server_cpu_s: float = 0.0
+    served: int = 0
 
     def merge(self, other: Sample) -> None:
         self.latencies_ms += other.latencies_ms
         self.errors += other.errors
         self.seconds += other.seconds
+        self.server_cpu_s += other.server_cpu_s
+        self.served += other.served
 
     def summary(self) -> dict[str, Any]:
-        return {**percentiles(self.latencies_ms), "requests": len(self.latencies_ms), "errors": self.errors,
-                "throughput_rps": round(len(self.latencies_ms) / self.seconds, 1) if self.seconds else 0.0}
+        out = {**percentiles(self.latencies_ms), "requests": len(self.latencies_ms), "errors": self.errors,
+               "throughput_rps": round(len(self.latencies_ms) / self.seconds, 1) if self.seconds else 0.0}
+        if self.served and self.server_cpu_s:
+            out["server_cpu_ms_per_request"] = round(self.server_cpu_s / self.served * 1000, 2)
+            out["rps_per_server_core"] = round(self.served / self.server_cpu_s, 1)
+        return out
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its descendants (uvicorn's workers), from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+        child = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(child)
+        times[child] = (int(fields[11]) + int(fields[12])) / _TICK
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += times.get(current, 0.0)
+        todo += children.get(current, [])
+    return total
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -98,7 +134,7 @@ def sign_in(settings: Settings, roster: dict[str, Any], circles: int) -> dict[st
 
 @contextmanager
 def servers(args: argparse.Namespace, results_dir: Path):
-    """Start Renkei and the reference as separate uvicorn processes; stop them afterwards."""
+    """Start Renkei and the reference as separate uvicorn processes (yields their pids); stop them afterwards."""
     procs = []
     common = ["--var-dir", str(args.var_dir), "--workers", str(args.workers)]
     common += ["--database-url", args.database_url] if args.database_url else []
@@ -111,7 +147,7 @@ def servers(args: argparse.Namespace, results_dir: Path):
     try:
         for port, path in ((RENKEI_PORT, "/healthz"), (REFERENCE_PORT, f"/ref/patients/{uuid.uuid4()}/timeline")):
             _wait(f"http://127.0.0.1:{port}{path}")
-        yield
+        yield {"renkei": procs[0].pid, "reference": procs[1].pid}
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGINT)
@@ -304,7 +340,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     warmup = 50
     report["cache_warm_s"] = warm_cache(settings, patients)
-    with servers(args, results_dir):
+    with servers(args, results_dir) as pids:
         for name, renkei_fn, reference_fn, floor_fn in (
             ("timeline_read_50", renkei_read, reference_read, lambda s: read_floor(settings, patients, s)),
             ("sheet_post", renkei_post, reference_post, lambda s: post_floor(settings, signed_in, s)),
@@ -314,9 +350,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             # (a shared VM) slows all three alike and the ratios hold.
             for i in range(args.slices):
                 seconds = args.duration / args.slices
-                for sample, fn in ((renkei, renkei_fn), (reference, reference_fn)):
-                    sample.merge(asyncio.run(load(fn, concurrency=args.concurrency, duration=seconds,
-                                                  warmup=warmup if i == 0 else 0)))
+                for sample, fn, pid in ((renkei, renkei_fn, pids["renkei"]),
+                                        (reference, reference_fn, pids["reference"])):
+                    cpu = cpu_seconds(pid)
+                    done = asyncio.run(load(fn, concurrency=args.concurrency, duration=seconds,
+                                            warmup=warmup if i == 0 else 0))
+                    done.server_cpu_s = cpu_seconds(pid) - cpu
+                    done.served = len(done.latencies_ms) + done.errors + (warmup if i == 0 else 0)
+                    sample.merge(done)
                 floor.merge(floor_fn(seconds))
             report[name] = {"renkei": renkei.summary(), "reference": reference.summary(), "floor": floor.summary()}
         time.sleep(1)
@@ -336,6 +377,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         part["ratio_to_floor_p50"] = round(part["renkei"]["server"]["p50_ms"] / max(part["floor"]["p50_ms"], 1e-9), 2)
         part["throughput_ratio_to_reference"] = round(
             part["renkei"]["throughput_rps"] / max(part["reference"]["throughput_rps"], 1e-9), 2)
+        if "server_cpu_ms_per_request" in part["renkei"] and "server_cpu_ms_per_request" in part["reference"]:
+            part["server_cpu_ratio_to_reference"] = round(
+                part["renkei"]["server_cpu_ms_per_request"] / part["reference"]["server_cpu_ms_per_request"], 2)
     args.out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     return report
 
@@ -360,6 +404,12 @@ def table(report: dict[str, Any]) -> str:
         lines.append(f"{name}: renkei/reference p50 {part['ratio_to_reference_p50']}× (server time "
                      f"{part['ratio_to_reference_server_p50']}×), throughput {part['throughput_ratio_to_reference']}×"
                      f" of reference; renkei server p50 / floor p50 {part['ratio_to_floor_p50']}×")
+        if "server_cpu_ratio_to_reference" in part:
+            renkei, reference = part["renkei"], part["reference"]
+            lines.append(f"{name}: server CPU per request renkei {renkei['server_cpu_ms_per_request']} ms "
+                         f"({renkei['rps_per_server_core']} req/s per core), reference "
+                         f"{reference['server_cpu_ms_per_request']} ms ({reference['rps_per_server_core']} req/s "
+                         f"per core): {part['server_cpu_ratio_to_reference']}×")
     return "\n".join(lines)
 
 
