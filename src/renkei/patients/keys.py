@@ -63,8 +63,8 @@ class _KeyRow(NamedTuple):
 # A page of one patient's rows can carry that patient's active key row: one round trip less per read on a
 # database across the network. A primary-key join on one chosen key id, so the page never gains rows.
 _carried = _key_t.alias("carried_key")
-_CARRIED_COLUMNS = (_carried.c.key_id.label("carried_key_id"), _carried.c.kek_id.label("carried_kek_id"),
-                    _carried.c.wrapped.label("carried_key_wrapped"))
+_CARRIED_COLUMNS = (_carried.c.key_id.label("carried_key_id"), _carried.c.patient_id.label("carried_key_patient"),
+                    _carried.c.kek_id.label("carried_kek_id"), _carried.c.wrapped.label("carried_key_wrapped"))
 
 
 def with_active_key(query: Select[Any], rows_of: FromClause, patient_id: ColumnElement[Any]) -> Select[Any]:
@@ -75,12 +75,12 @@ def with_active_key(query: Select[Any], rows_of: FromClause, patient_id: ColumnE
     return query.outerjoin_from(rows_of, _carried, _carried.c.key_id == chosen).add_columns(*_CARRIED_COLUMNS)
 
 
-def carried_key(session: Session, patient_id: uuid.UUID, row: Any) -> None:
-    """Take the key row a `with_active_key` row carries as this transaction's read of it (`active_key`)."""
+def carried_key(session: Session, row: Any) -> None:
+    """Take the key row a `with_active_key` row carries as this transaction's read of it by id (`key_by_id`
+    still checks that it belongs to the patient whose ciphertext it opens)."""
     if row.carried_key_id is None:
-        return  # no active key: whoever needs one looks it up and fails as before
-    found = _KeyRow(row.carried_key_id, patient_id, row.carried_kek_id, row.carried_key_wrapped)
-    cached(session, "patients.keys", ("active", patient_id), tables=_KEY_TABLES, load=lambda: found)
+        return  # no active key: each ciphertext's key is looked up by id, as before
+    found = _KeyRow(row.carried_key_id, row.carried_key_patient, row.carried_kek_id, row.carried_key_wrapped)
     cached(session, "patients.keys", ("id", found.key_id), tables=_KEY_TABLES, load=lambda: found)
 
 

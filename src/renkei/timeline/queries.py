@@ -110,7 +110,7 @@ def _timeline_fields(
                                "feed_categories": access.category_values(decision),
                                "feed_limit": query.limit + 1}).all()
     if rows:
-        keys.carried_key(session, patient_id, rows[0])
+        keys.carried_key(session, rows[0])
     page, more = rows[: query.limit], len(rows) > query.limit
     page = views.plain_rows(page)
     access.disclosed(decision, [e.id for e in page])
