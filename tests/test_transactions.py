@@ -114,14 +114,14 @@ def test_the_allowed_committers_exist(rel):
     assert (SRC / rel).is_file()
 
 
-# -- one worker thread for a read route (auth.dependencies.run_signed_in + db.session.end_here) -----------
+# -- one worker thread for a read route (auth.dependencies.run_signed_in + db.session.worker_session) -----
 
 
 def _one_hop_routes(app, seen: list[str], threads: list[int]) -> None:
     router = APIRouter()
 
-    def work(session, name: str, fail: bool):
-        def run(actor) -> dict[str, str]:
+    def work(name: str, fail: bool):
+        def run(session, actor) -> dict[str, str]:
             threads.append(threading.get_ident())
             session.add(Organisation(name=name, kind="clinic"))
             session.flush()
@@ -133,12 +133,12 @@ def _one_hop_routes(app, seen: list[str], threads: list[int]) -> None:
         return run
 
     @router.get("/api/v1/__test/one-hop")
-    async def one_hop(request: Request, session: SessionDep, fail: bool = False) -> dict[str, str]:
-        return await run_signed_in(request, session, work(session, "一度で終える事業所", fail))
+    async def one_hop(request: Request, fail: bool = False) -> dict[str, str]:
+        return await run_signed_in(request, work("一度で終える事業所", fail))
 
     @router.post("/api/v1/__test/one-hop")
-    async def one_hop_write(request: Request, session: SessionDep) -> dict[str, str]:
-        return await run_signed_in(request, session, work(session, "書き込みは断る事業所", False))
+    async def one_hop_write(request: Request) -> dict[str, str]:
+        return await run_signed_in(request, work("書き込みは断る事業所", False))
 
     app.include_router(router)
 
@@ -154,7 +154,7 @@ def test_a_one_hop_read_signs_in_works_and_commits_in_one_thread_once(
     assert r.status_code == 200, r.text
     assert _count(db, "一度で終える事業所") == 1
     assert seen == [f"ran as {world.nurse.name}"]
-    # Committed once (get_session left the ended transaction alone), in the thread that did the work.
+    # Committed once, in the thread that did the work.
     assert committed == threads
 
 
@@ -215,21 +215,3 @@ def test_a_one_hop_read_refuses_a_session_ended_after_its_token_was_issued(
     r = client.get("/api/v1/__test/one-hop", headers=headers)
     assert r.status_code == 401 and seen == []
     assert _count(db, "一度で終える事業所") == 0
-
-
-def test_work_done_after_a_transaction_ended_here_is_still_committed_by_the_session_dependency(
-        app, client, db):
-    router = APIRouter()
-
-    @router.get("/api/v1/__test/ended-then-more")
-    async def ended_then_more(session: SessionDep) -> dict[str, str]:
-        def work() -> None:
-            db_session.end_here(session)
-            session.add(Organisation(name="終了後に追加された事業所", kind="clinic"))
-            session.flush()
-        await anyio.to_thread.run_sync(work)
-        return {"ok": "yes"}
-
-    app.include_router(router)
-    assert client.get("/api/v1/__test/ended-then-more").status_code == 200
-    assert _count(db, "終了後に追加された事業所") == 1

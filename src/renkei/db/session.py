@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from itertools import chain
 from typing import Annotated, Any, TypeVar
@@ -19,7 +20,6 @@ from renkei.errors import DomainError
 Hook = Callable[[Session], None]
 T = TypeVar("T")
 _CACHE_KEY = "transaction_cache"
-_ENDED_KEY = "transaction_ended"
 # Execution option naming the tables a statement writes, for statements whose kind does not say (an INSERT
 # inside a SELECT's CTE, a textual lock call): `()` for none. See _forget_written.
 WRITES = "renkei_writes"
@@ -47,35 +47,36 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
             yield session
         except GeneratorExit as exc:
             # Closed without a chance to await (never in a normal request): roll back right here.
-            if not _ended(session):
-                _fail(state, session, exc)
+            _fail(state, session, exc)
             raise
         except BaseException as exc:
-            if not _ended(session):
-                await _end_in_thread(_fail, state, session, exc)
+            await _end_in_thread(_fail, state, session, exc)
             raise
-        if not _ended(session):
-            await _end_in_thread(_finish, state, session)
+        await _end_in_thread(_finish, state, session)
     finally:
         session.close()
 
 
-def _ended(session: Session) -> bool:
-    # Ended by end_here and not used since: work done after it (a new transaction) is still ended here.
-    return bool(session.info.get(_ENDED_KEY)) and not session.in_transaction()
-
-
-def end_here(session: Session) -> None:
-    """End the request's transaction now, in the calling worker thread, exactly as `get_session` would after
-    the handler: pre-commit hooks, commit, after-commit work (or, if that fails, the rollback path).
-
-    For a route that does all its database work in one worker thread (`auth.dependencies.run_signed_in`):
-    ending the transaction there saves the thread hop `get_session` would take for it. `get_session` then
-    leaves the transaction alone, also when the commit failed (it has been rolled back here already).
-    """
-    state = session.info["request"].app.state
-    session.info[_ENDED_KEY] = True
-    _finish(state, session)
+@contextmanager
+def worker_session(request: Request) -> Iterator[Session]:
+    """The request's session for a route that does all its database work in one worker thread (see
+    `auth.dependencies.run_signed_in`), opened and ended there as `get_session` would: commit (pre-commit
+    hooks, after-commit work) when the block succeeds, the rollback path (after-rollback replays) when it
+    raises. No dependency and no thread hop of its own; a cancelled request cannot interrupt it (a worker
+    thread runs to the end)."""
+    state = request.app.state
+    session: Session = state.sessionmaker()
+    session.info["request"] = request
+    try:
+        try:
+            yield session
+        except BaseException as exc:
+            _fail(state, session, exc)
+            raise
+        # (Outside the except: a commit that fails has already been rolled back by _finish.)
+        _finish(state, session)
+    finally:
+        session.close()
 
 
 async def _end_in_thread(fn: Callable[..., None], *args: Any) -> None:

@@ -48,10 +48,10 @@ def _out(view: service.PatientView) -> PatientOut:
 
 @router.get("/patients", response_model=list[PatientOut], summary="My patients (care teams I am on)",
             dependencies=[CredentialsPresented])
-async def list_patients(request: Request, session: SessionDep, keyring: KeyringDep, unread: UnreadCounterDep):
+async def list_patients(request: Request, keyring: KeyringDep, unread: UnreadCounterDep):
     """Only patients whose care team I am on today, each once, with my roles and my unread count."""
     # The first screen of every round: one worker thread (see run_signed_in).
-    return await run_signed_in(request, session, lambda actor: [
+    return await run_signed_in(request, lambda session, actor: [
         _out(v) for v in service.list_mine(session, keyring=keyring, actor=actor, unread=unread)])
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
 from renkei.auth.dependencies import ActorDep, CredentialsPresented, KeyringDep, SettingsDep, run_signed_in
 from renkei.auth.service import Actor
@@ -44,20 +45,22 @@ def _entry_response(outcome: idempotency.Outcome) -> JSONResponse:
 
 @router.get("/patients/{patient_id}/timeline", response_model=TimelinePage, summary="A patient's timeline",
             dependencies=[CredentialsPresented])
-async def get_timeline(patient_id: uuid.UUID, query: Annotated[TimelineQuery, Query()], request: Request,
-                       session: SessionDep, keyring: KeyringDep, settings: SettingsDep, sheets: SheetsDep):
+async def get_timeline(patient_id: uuid.UUID, query: Annotated[TimelineQuery, Query()], request: Request):
     """Posted records newest first by when each was *first* posted (an amended record keeps its place and
     says it was amended: `version` > 1, `posted_at` of the amendment), cursor-paged; filtered by sheet kind,
     author profession, JST dates of first posting (`since` ≤ `until`), unread. Unknown values: 422."""
-    queries.check_kinds(sheets, query)
+    # The app's state read here rather than through dependencies: FastAPI's per-request cost grows with each
+    # one it solves, and this is the busiest read.
+    state = request.app.state
+    queries.check_kinds(state.sheets, query)
 
-    def page(actor: Actor) -> bytes:
-        return queries.timeline_json(session, keyring=keyring, settings=settings, actor=actor,
+    def page(session: Session, actor: Actor) -> bytes:
+        return queries.timeline_json(session, keyring=state.keyring, settings=state.settings, actor=actor,
                                      patient_id=patient_id, query=query)
 
-    # The busiest read: signed in, read and committed in one worker thread (see run_signed_in), and encoded
-    # straight from the page's fields (the bytes TimelinePage would give; FastAPI would validate it again).
-    return Response(await run_signed_in(request, session, page), media_type="application/json")
+    # Signed in, read and committed in one worker thread (see run_signed_in), and encoded straight from the
+    # page's fields (the bytes TimelinePage would give; FastAPI would validate it again).
+    return Response(await run_signed_in(request, page), media_type="application/json")
 
 
 @router.post("/patients/{patient_id}/entries", response_model=EntryOut, status_code=status.HTTP_201_CREATED,
@@ -84,11 +87,10 @@ def list_drafts(patient_id: uuid.UUID, actor: ActorDep, session: SessionDep, key
 
 @router.get("/patients/{patient_id}/summary", response_model=SummaryOut, summary="Current status card",
             dependencies=[CredentialsPresented])
-async def get_summary(patient_id: uuid.UUID, request: Request, session: SessionDep, keyring: KeyringDep,
-                      settings: SettingsDep):
+async def get_summary(patient_id: uuid.UUID, request: Request, keyring: KeyringDep, settings: SettingsDep):
     """Current ACP, latest emergency information, allergies, medication, contacts and key person."""
     # Opened with every patient: one worker thread, as the timeline (see run_signed_in).
-    return await run_signed_in(request, session, lambda actor: queries.summary(
+    return await run_signed_in(request, lambda session, actor: queries.summary(
         session, keyring=keyring, settings=settings, actor=actor, patient_id=patient_id))
 
 
@@ -210,7 +212,7 @@ def acknowledge(entry_id: uuid.UUID, actor: ActorDep, session: SessionDep, keyri
 
 @router.get("/timeline/unread-counts", response_model=dict[uuid.UUID, int],
             summary="Unread entries per patient", dependencies=[CredentialsPresented])
-async def unread_counts(request: Request, session: SessionDep):
+async def unread_counts(request: Request):
     """For the patient list: {patient_id: unread posted entries} over my care teams."""
     # Polled by the patient list: one worker thread (see run_signed_in).
-    return await run_signed_in(request, session, lambda actor: queries.unread_counts(session, actor=actor))
+    return await run_signed_in(request, lambda session, actor: queries.unread_counts(session, actor=actor))
