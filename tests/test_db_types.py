@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Column, DateTime, MetaData, Table, Uuid, insert, select, type_coerce
+from sqlalchemy import text as text_sql
 
 from renkei.db import types
 from renkei.db.types import INTERNED_UUID, InternedUuid, UTCDateTime, read_columns
@@ -62,3 +66,46 @@ def test_plain_rows_keep_every_attribute_of_a_core_row(connection):
     assert [p._asdict() for p in plain] == [dict(r._mapping) for r in rows]
     assert views.plain_rows(plain) is plain  # already plain: as it is
     assert types.read_columns(table)[2] is table.c.at  # only UUID columns change
+
+
+_ZONES = st.sampled_from([UTC, timezone(timedelta(hours=9)), timezone(-timedelta(hours=5))])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(at=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=_ZONES))
+def test_utc_datetime_reads_back_every_instant_it_wrote_as_aware_utc(connection, at):
+    table = _table()
+    table.create(connection, checkfirst=True)
+    row_id = uuid.uuid4()
+    connection.execute(insert(table), [{"id": row_id, "at": at}])
+    read = connection.scalars(select(table.c.at).where(table.c.id == row_id)).one()
+    assert read == at and read.tzinfo is UTC
+
+
+@pytest.mark.parametrize("text", ["2026-12-03 01:02:03.456789", "2026-12-03 01:02:03", "2026-12-03T01:02:03",
+                                  "2026-12-03 01:02", "2026-12-03"])
+def test_utc_datetime_reads_sqlite_text_in_any_form_as_sqlalchemy_parses_it(connection, text):
+    if connection.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL stores timestamps, not text")
+    table = _table()
+    table.create(connection)
+    connection.execute(text_sql("INSERT INTO t_types (id, at, plain) VALUES (:id, :at, :at)"),
+                       {"id": uuid.uuid4().hex, "at": text})
+    row = connection.execute(select(table.c.at, table.c.plain)).one()
+    assert row.at == row.plain.replace(tzinfo=UTC) and row.at.tzinfo is UTC
+
+
+@settings(max_examples=200)
+@given(value=st.uuids())
+def test_uuids_read_from_hex_text_are_the_uuids_the_constructor_makes(value):
+    made = types._from_hex(value.hex)
+    assert made == value and str(made) == str(value) and hash(made) == hash(value)
+    assert made.is_safe == uuid.UUID(value.hex).is_safe
+
+
+@pytest.mark.parametrize("text", ["g" * 32, "-" * 32, " " * 32])
+def test_uuid_text_that_is_not_hex_is_refused_as_the_constructor_refuses_it(text):
+    with pytest.raises(ValueError):
+        uuid.UUID(text)
+    with pytest.raises(ValueError):
+        types._from_hex(text)
