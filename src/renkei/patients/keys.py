@@ -8,12 +8,13 @@ import uuid
 from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import ColumnElement, FromClause, Select, bindparam, func, select
+from sqlalchemy import ColumnElement, FromClause, Select, bindparam, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from renkei.crypto import aead
 from renkei.crypto.keyring import Keyring
 from renkei.db.session import cached
+from renkei.db.types import INTERNED_UUID
 from renkei.patients.models import PatientKey
 
 
@@ -63,7 +64,9 @@ class _KeyRow(NamedTuple):
 # A page of one patient's rows can carry that patient's active key row: one round trip less per read on a
 # database across the network. A primary-key join on one chosen key id, so the page never gains rows.
 _carried = _key_t.alias("carried_key")
-_CARRIED_COLUMNS = (_carried.c.key_id.label("carried_key_id"), _carried.c.patient_id.label("carried_key_patient"),
+# (The patient id repeats on every row of a page: read once, through INTERNED_UUID.)
+_CARRIED_COLUMNS = (_carried.c.key_id.label("carried_key_id"),
+                    type_coerce(_carried.c.patient_id, INTERNED_UUID).label("carried_key_patient"),
                     _carried.c.kek_id.label("carried_kek_id"), _carried.c.wrapped.label("carried_key_wrapped"))
 
 

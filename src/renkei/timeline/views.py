@@ -12,14 +12,16 @@ from typing import Any
 
 import msgspec
 from pydantic import BaseModel, TypeAdapter
-from sqlalchemy import ColumnElement, Row, Select, bindparam, case, exists, literal_column, select, union_all
+from sqlalchemy import (
+    ColumnElement, Row, Select, bindparam, case, exists, literal_column, select, type_coerce, union_all,
+)
 from sqlalchemy.orm import Session
 
 from renkei.auth.service import Actor
 from renkei.config import Settings
 from renkei.crypto import aead
 from renkei.crypto.keyring import Keyring
-from renkei.db.types import utcnow
+from renkei.db.types import INTERNED_UUID, utcnow
 from renkei.directory.models import Organisation, User
 from renkei.patients import keys
 from renkei.sheets import service as sheet_service
@@ -108,9 +110,9 @@ _AUTHOR_NAME = (select(_user_t.c.name).where(_user_t.c.id == _entry_t.c.author_i
                 .scalar_subquery().label("author_name"))
 _AUTHOR_ORG_NAME = (select(_org_t.c.name).where(_org_t.c.id == _entry_t.c.author_organisation_id)
                     .scalar_subquery().label("author_organisation_name"))
-_ACP_CURRENT = case(
+_ACP_CURRENT = type_coerce(case(
     (_entry_t.c.sheet_id == "acp", _current_acp(_acp_t, _entry_t.c.patient_id).scalar_subquery()), else_=None,
-).label("acp_current_record")
+), INTERNED_UUID).label("acp_current_record")
 
 
 def seal(session: Session, keyring: Keyring, entry: TimelineEntry, aad: str, value: Any) -> bytes:
