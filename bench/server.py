@@ -20,7 +20,7 @@ import uvicorn
 
 from bench import reference
 from bench.dataset import bench_settings
-from renkei.app import create_app
+from renkei.app import create_app, freeze_startup_heap
 
 _ENV = "RENKEI_BENCH_SERVER"
 
@@ -37,7 +37,9 @@ def make_app() -> Any:
     access.setLevel(logging.INFO)
     access.propagate = False
     logging.basicConfig(level=logging.WARNING)
-    return create_app(settings) if which == "renkei" else reference.create_app(settings)
+    app = create_app(settings) if which == "renkei" else reference.create_app(settings)
+    freeze_startup_heap()  # as renkei.asgi does, for both servers
+    return app
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -56,6 +57,18 @@ from renkei.web.validation import problems_from_errors
 log = logging.getLogger("renkei")
 
 UPLOAD_PATHS = ("/attachments", "/paper-intake")
+
+
+def freeze_startup_heap() -> None:
+    """For a server process, once its application is built: move every object alive now (modules, schemas,
+    mappers, compiled validators) out of the cyclic garbage collector's sight (`gc.freeze`).
+
+    They live as long as the process, yet each full collection walked all of them: on the timeline benchmark,
+    one pause of about 150 ms every few hundred requests, an average of 0.5 ms a request. Not for tests,
+    which build many applications in one process (frozen objects are never collected).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(

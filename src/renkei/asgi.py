@@ -1,5 +1,6 @@
-"""ASGI entry point for uvicorn: `renkei.asgi:app`."""
+"""ASGI entry point for uvicorn: `renkei.asgi:app` (imported once by each server process)."""
 
-from renkei.app import create_app
+from renkei.app import create_app, freeze_startup_heap
 
 app = create_app()
+freeze_startup_heap()
