@@ -1,0 +1,61 @@
+"""The PostgreSQL connection pool: a connection the server has ended is replaced before a request uses it,
+and a live one is handed out without a round trip."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import text
+
+from renkei.db.engine import make_engine
+from tests.conftest import BACKEND
+
+pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="PostgreSQL's connection pool")
+
+
+@pytest.fixture
+def pool(settings):
+    engine = make_engine(settings.sqlalchemy_url)
+    yield engine
+    engine.dispose()
+
+
+def _gone(engine, pid: int) -> None:
+    for _ in range(200):
+        # (A new transaction each time: pg_stat_activity is a snapshot taken once per transaction.)
+        with engine.connect() as conn:
+            if not conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
+                                {"pid": pid}).scalar_one():
+                return
+        time.sleep(0.05)
+    raise AssertionError("the server did not end the connection")
+
+
+@pytest.mark.parametrize("ended_by", ["another session (pg_terminate_backend)", "its idle_session_timeout"])
+def test_a_pooled_connection_the_server_ended_is_replaced_before_use(pool, engine, ended_by):
+    with pool.connect() as conn:
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        if "idle" in ended_by:
+            conn.execute(text("SET idle_session_timeout = '200ms'"))
+            conn.commit()
+    if "terminate" in ended_by:
+        with engine.connect() as other:
+            assert other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+    _gone(engine, pid)
+    with pool.connect() as conn:
+        assert conn.execute(text("SELECT 41 + 1")).scalar_one() == 42
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
+
+
+def test_a_live_pooled_connection_is_handed_out_without_a_round_trip(pool, engine):
+    with pool.connect() as conn:
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    with pool.connect() as conn:
+        # The server saw nothing between the pool's reset when the connection came back (ROLLBACK) and this
+        # checkout: a ping (`pool_pre_ping` sends ";") would be its last statement.
+        with engine.connect() as other:
+            last = other.execute(text("SELECT query FROM pg_stat_activity WHERE pid = :pid"),
+                                 {"pid": pid}).scalar_one()
+        assert last == "ROLLBACK"
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() == pid
