@@ -4,11 +4,14 @@ and a live one is handed out without a round trip."""
 from __future__ import annotations
 
 import time
+import uuid
+from datetime import datetime
 
 import pytest
-from sqlalchemy import text
+from psycopg.pq import Format
+from sqlalchemy import event, text
 
-from renkei.db.engine import make_engine
+from renkei.db.engine import BINARY_RESULTS, make_engine
 from tests.conftest import BACKEND
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgres", reason="PostgreSQL's connection pool")
@@ -59,3 +62,23 @@ def test_a_live_pooled_connection_is_handed_out_without_a_round_trip(pool, engin
                                  {"pid": pid}).scalar_one()
         assert last == "ROLLBACK"
         assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() == pid
+
+
+_VALUES = ("SELECT '\\x00ff'::bytea, 'ＡＢ 連携'::text, TIMESTAMP '2026-12-03 21:17:10.123456',"
+           " 12345678901::bigint, '8f3c5e0a-1b2c-4d5e-8f90-a1b2c3d4e5f6'::uuid, true")
+
+
+def test_a_statement_that_asks_for_binary_results_gets_them_and_reads_the_same_values(pool):
+    formats: list[int] = []
+
+    @event.listens_for(pool, "after_cursor_execute")
+    def seen(_conn, cursor, *_args):
+        formats.append(cursor.pgresult.fformat(0))
+
+    with pool.connect() as conn:
+        as_text = conn.execute(text(_VALUES)).one()
+        as_binary = conn.execute(text(_VALUES).execution_options(**{BINARY_RESULTS: True})).one()
+    assert formats == [Format.TEXT, Format.BINARY]
+    assert tuple(as_binary) == tuple(as_text) == (
+        b"\x00\xff", "ＡＢ 連携", datetime(2026, 12, 3, 21, 17, 10, 123456), 12345678901,
+        uuid.UUID("8f3c5e0a-1b2c-4d5e-8f90-a1b2c3d4e5f6"), True)

@@ -8,11 +8,17 @@ import threading
 from collections import deque
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import StaticPool
 
 BUSY_TIMEOUT_S = 30
+# Execution option of a statement whose PostgreSQL results should come in the binary format: ciphertexts
+# (bytea) then arrive as bytes instead of hex text that libpq must unescape (on a timeline page, 6 % of the
+# request's CPU time), and timestamps and UUIDs need no parsing. Opt-in, per statement: SQLAlchemy's catalog
+# queries (reflection, migrations) expect text. Ignored on SQLite.
+BINARY_RESULTS = "renkei_binary_results"
 
 
 def make_engine(url: str, *, echo: bool = False, static: bool = False) -> Engine:
@@ -28,7 +34,14 @@ def make_engine(url: str, *, echo: bool = False, static: bool = False) -> Engine
         return engine
     engine = create_engine(url, echo=echo, pool_size=10, max_overflow=20)
     event.listen(engine, "checkout", _refuse_closed_connection)
+    event.listen(engine, "before_cursor_execute", _binary_results_when_asked)
     return engine
+
+
+def _binary_results_when_asked(_conn: Any, cursor: Any, _statement: str, _params: Any, context: Any,
+                               _executemany: bool) -> None:
+    if context is not None and context.execution_options.get(BINARY_RESULTS):
+        cursor.format = psycopg.pq.Format.BINARY
 
 
 def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:

@@ -18,6 +18,7 @@ from renkei.access.service import Action
 from renkei.auth.service import Actor
 from renkei.config import Settings
 from renkei.crypto.keyring import Keyring
+from renkei.db.engine import BINARY_RESULTS
 from renkei.db.types import read_columns, today_jst
 from renkei.directory.models import Organisation, User
 from renkei.errors import FieldProblem, InvalidInput
@@ -52,7 +53,7 @@ _FEED = keys.with_active_key(
     .order_by(_entry_t.c.record_posted_at.desc(), _entry_t.c.id.desc())
     .limit(bindparam("feed_limit", type_=Integer)),
     _entry_t, bindparam(views.PATIENT_PARAM),
-)
+).execution_options(**{BINARY_RESULTS: True})
 
 
 def timeline(
