@@ -8,7 +8,8 @@ The real application (middleware, dependencies, access decision, audit chain, co
 httpx's ASGI transport, without sockets or uvicorn. `--inline` runs what FastAPI would hand to its thread pool
 on the calling thread instead, so that a profiler sees one thread; comparing a run with and without it shows
 what the thread-pool hops cost. CPU time per request (all threads of this process) is steadier than wall time
-on a shared machine.
+on a shared machine. `--callgrind`, under valgrind's callgrind, counts the instructions of the timed requests
+only (the startup heap frozen first, as a server process does): the same count on a quiet or a busy machine.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import json
+import os
 import pstats
 import random
+import subprocess
 import sys
 import time
 import uuid
@@ -60,6 +64,11 @@ def _time_statements(engine: Any, totals: dict[str, float]) -> None:
     engine.dialect.do_commit = timed_commit
 
 
+def _callgrind(state: str) -> None:
+    """Switch callgrind's instrumentation of this process on or off (valgrind's callgrind_control)."""
+    subprocess.run(["callgrind_control", "-i", state, str(os.getpid())], check=True, capture_output=True)
+
+
 async def _inline(func: Callable[..., Any], *args: Any, **_kwargs: Any) -> Any:
     return func(*args)
 
@@ -73,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inline", action="store_true", help="no thread pool: one thread for profilers")
     parser.add_argument("--cprofile", type=int, default=0, metavar="N", help="print the N costliest functions")
     parser.add_argument("--show-sql", action="store_true", help="print the statements of one request")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="under valgrind --tool=callgrind --instr-atstart=no: count the timed loop only")
     parser.add_argument("--sql-time", action="store_true",
                         help="wall time per request in each kind of statement and in COMMIT")
     args = parser.parse_args(argv)
@@ -129,10 +140,17 @@ def main(argv: list[str] | None = None) -> int:
             sql_time.clear()
             if profiler:
                 profiler.enable()
+            if args.callgrind:
+                # As a server process runs (renkei.asgi freezes its startup heap), and counted from here only.
+                gc.collect()
+                gc.freeze()
+                _callgrind("on")
             for _ in range(args.requests):
                 start = time.perf_counter()
                 await one(client)
                 latencies.append((time.perf_counter() - start) * 1000)
+            if args.callgrind:
+                _callgrind("off")
             if profiler:
                 profiler.disable()
                 pstats.Stats(profiler).sort_stats("tottime").print_stats(args.cprofile)
