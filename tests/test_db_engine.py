@@ -79,6 +79,19 @@ def test_a_statement_that_asks_for_binary_results_gets_them_and_reads_the_same_v
         as_text = conn.execute(text(_VALUES)).one()
         as_binary = conn.execute(text(_VALUES).execution_options(**{BINARY_RESULTS: True})).one()
     assert formats == [Format.TEXT, Format.BINARY]
+    assert type(as_binary[0]) is bytes
     assert tuple(as_binary) == tuple(as_text) == (
         b"\x00\xff", "ＡＢ 連携", datetime(2026, 12, 3, 21, 17, 10, 123456), 12345678901,
         uuid.UUID("8f3c5e0a-1b2c-4d5e-8f90-a1b2c3d4e5f6"), True)
+
+
+def test_the_timeline_feed_asks_for_binary_results():
+    from renkei.timeline import queries
+
+    assert queries._FEED.get_execution_options().get(BINARY_RESULTS) is True
+
+
+def test_pooled_connections_use_tcp_keepalives_so_a_vanished_peer_is_found(pool):
+    with pool.connect() as conn:
+        settings = conn.connection.driver_connection.info.get_parameters()
+    assert settings["keepalives"] == "1" and int(settings["keepalives_idle"]) <= 60

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Column, DateTime, MetaData, Table, Uuid, insert, select, type_coerce
 from sqlalchemy import text as text_sql
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from renkei.db import types
 from renkei.db.types import INTERNED_UUID, InternedUuid, UTCDateTime, read_columns
@@ -109,3 +110,42 @@ def test_uuid_text_that_is_not_hex_is_refused_as_the_constructor_refuses_it(text
         uuid.UUID(text)
     with pytest.raises(ValueError):
         types._from_hex(text)
+
+
+def test_a_uuid_with_a_sign_is_refused_as_the_constructor_refuses_it():
+    text = "-" + "a" * 31  # int() would take the sign
+    with pytest.raises(ValueError):
+        uuid.UUID(text)
+    with pytest.raises(ValueError):
+        types._from_hex(text)
+
+
+_SQLITE = sqlite_dialect.dialect()
+_FAST = UTCDateTime().dialect_impl(_SQLITE).result_processor(_SQLITE, None)
+_PLAIN = DateTime().dialect_impl(_SQLITE).result_processor(_SQLITE, None)
+
+
+def _outcome(read, text):
+    """What a reader makes of the text; the plain parser's value as UTCDateTime always read it (made UTC)."""
+    try:
+        value = read(text)
+    except ValueError:
+        return "refused"
+    return value if value is None or read is _FAST else value.replace(tzinfo=UTC)
+
+
+@settings(max_examples=400)
+@given(written=st.sampled_from(["2026-12-03 21:17:10.123456", "2026-12-03 21:17:10"]),
+       edits=st.lists(st.tuples(st.integers(0, 25), st.sampled_from(list("0123456789 +-:.,TZ_a\t"))),
+                      max_size=3))
+def test_sqlite_datetime_text_reads_and_is_refused_exactly_as_sqlalchemys_parser_does(written, edits):
+    text = list(written)
+    for at, char in edits:
+        text[at % len(text)] = char
+    text = "".join(text)
+    assert _outcome(_FAST, text) == _outcome(_PLAIN, text)
+
+
+@pytest.mark.parametrize("text", ["2026-12-03 21:17:10 ", "2026-12-03 21:17:10.", "2026-12-03901,"])
+def test_malformed_sqlite_datetime_text_is_not_read_leniently(text):
+    assert _outcome(_FAST, text) == _outcome(_PLAIN, text)

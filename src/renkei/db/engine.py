@@ -17,7 +17,9 @@ BUSY_TIMEOUT_S = 30
 # Execution option of a statement whose PostgreSQL results should come in the binary format: ciphertexts
 # (bytea) then arrive as bytes instead of hex text that libpq must unescape (on a timeline page, 6 % of the
 # request's CPU time), and timestamps and UUIDs need no parsing. Opt-in, per statement: SQLAlchemy's catalog
-# queries (reflection, migrations) expect text. Ignored on SQLite.
+# queries (reflection, migrations) expect text. Only for statements whose columns read the same in both
+# formats (uuid, text, integers, boolean, bytea, timestamp, date): not float4 (binary is the exact float),
+# enum or other types psycopg has no binary loader for (bytes), or json. Ignored on SQLite.
 BINARY_RESULTS = "renkei_binary_results"
 
 
@@ -32,7 +34,11 @@ def make_engine(url: str, *, echo: bool = False, static: bool = False) -> Engine
         # One shared connection (StaticPool) never has two transactions to queue.
         _configure_sqlite(engine, queue=None if static else WriteQueue())
         return engine
-    engine = create_engine(url, echo=echo, pool_size=10, max_overflow=20)
+    # TCP keepalives (as the event listener's connection has): a peer that vanished without closing (a NAT
+    # or firewall timeout, a failover) is found by the kernel within a minute of idleness, and the socket
+    # poll at checkout then sees it.
+    engine = create_engine(url, echo=echo, pool_size=10, max_overflow=20, connect_args={
+        "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3})
     event.listen(engine, "checkout", _refuse_closed_connection)
     event.listen(engine, "before_cursor_execute", _binary_results_when_asked)
     return engine
@@ -52,12 +58,17 @@ def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) 
     Here the connection's socket is polled instead (no I/O): an idle connection has nothing to read unless
     the server has sent its farewell (the FATAL notice, end of file). Raising DisconnectionError makes the
     pool discard the connection and check out another (SQLAlchemy's documented checkout-event recipe). A
-    peer that vanished without a word (a cut network) is found by the first statement, as with a ping.
+    peer that vanished without a word is found by TCP keepalive after a minute of idleness (the socket then
+    reports the error); within that minute, by the request's first statement, which fails.
     """
     if dbapi_connection.closed or dbapi_connection.broken:
         raise DisconnectionError("connection closed")
+    try:
+        socket = dbapi_connection.fileno()
+    except psycopg.OperationalError as exc:  # libpq holds no socket any more
+        raise DisconnectionError("connection closed") from exc
     poller = select.poll()
-    poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLPRI)
+    poller.register(socket, select.POLLIN | select.POLLPRI)
     if poller.poll(0):
         raise DisconnectionError("the server ended the connection")
 
