@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from renkei.audit.models import AuditEvent
@@ -55,6 +55,9 @@ _audit_t = AuditEvent.__table__  # type: ignore[attr-defined]
 _HEAD = select(_audit_t.c.seq, _audit_t.c.mac).order_by(_audit_t.c.seq.desc()).limit(1)
 # PostgreSQL: the chain's lock, then its head, in one round trip (migration 0010 says why a function).
 _PG_LOCKED_HEAD = text("SELECT seq, mac FROM audit_chain_head(:key)").execution_options(**{WRITES: ()})
+# PostgreSQL: the lock, the head checked against the guess and the rows inserted in one round trip (0011).
+_PG_APPEND = text("SELECT seq, mac, appended FROM audit_append(:key, :expected, CAST(:rows AS jsonb))"
+                  ).execution_options(**{WRITES: (_audit_t.name,)})
 
 ALLOW = "allow"
 DENY = "deny"
@@ -239,7 +242,72 @@ def write_pending(session: Session, keyring: Keyring) -> tuple[int, int, bytes] 
     queued = list(session.info.pop(BUFFER_KEY, {}).values())
     if not queued:
         return None
-    start, mac = _locked_head(session)
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        return _append_on_postgresql(session, keyring, queued, bind)
+    start, mac = head(session)  # (SQLite: the transaction's BEGIN IMMEDIATE already holds the write lock)
+    values, seq, mac = _chained(keyring, queued, start, mac)
+    # A Core executemany on the table: the rows are never read back in this transaction, so neither model
+    # instances nor the ORM's bulk path are needed.
+    session.execute(insert(_audit_t), values)
+    return start, seq, mac
+
+
+# The head this process last committed, per database: the guess `audit_append` checks under the chain's lock.
+_committed_heads: dict[str, tuple[int, bytes]] = {}
+_WRITTEN_KEY = "audit_written_head"
+
+
+def _append_on_postgresql(
+    session: Session, keyring: Keyring, queued: list[PendingEvent], bind: Any,
+) -> tuple[int, int, bytes]:
+    """One round trip when the guessed head is right (migration 0011), two when another transaction has
+    appended since this process last did; the database checks the guess under the lock either way."""
+    database = str(bind.engine.url)
+    start, mac = _committed_heads.get(database) or _locked_head(session)
+    for _attempt in range(2):
+        values, seq, new_mac = _chained(keyring, queued, start, mac)
+        found = session.execute(_PG_APPEND, {"key": _PG_LOCK_KEY, "expected": start,
+                                             "rows": _json_rows(values)}).one()
+        if found.appended:
+            break
+        start, mac = found.seq, bytes.fromhex(found.mac) if found.mac else GENESIS_MAC
+    else:  # the lock is held since the first call: the head cannot have moved again
+        raise RuntimeError("the audit chain's head moved while its lock was held")
+    session.info[_WRITTEN_KEY] = (database, seq, new_mac)
+    return start, seq, new_mac
+
+
+@event.listens_for(Session, "after_commit")
+def _remember_committed_head(session: Session) -> None:
+    # (Two threads' commits may land here out of order: the next append then guesses wrong once.)
+    written = session.info.pop(_WRITTEN_KEY, None)
+    if written is not None:
+        database, seq, mac = written
+        _committed_heads[database] = (seq, mac)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_written_head(session: Session, _previous: Any) -> None:
+    session.info.pop(_WRITTEN_KEY, None)
+
+
+def _json_rows(values: list[dict[str, Any]]) -> str:
+    """The rows for jsonb_populate_recordset: ids as text, times as naive UTC ISO text (as stored)."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, uuid.UUID):
+            return str(value)
+        if isinstance(value, datetime):
+            return value.astimezone(UTC).replace(tzinfo=None).isoformat()
+        return value
+
+    return json.dumps([{k: plain(v) for k, v in row.items()} for row in values], ensure_ascii=False)
+
+
+def _chained(
+    keyring: Keyring, queued: list[PendingEvent], start: int, mac: bytes,
+) -> tuple[list[dict[str, Any]], int, bytes]:
+    """The queued rows numbered after `start` and chained after `mac`: (rows, last seq, last mac)."""
     seq = start
     key = keyring.audit_key
     values = []
@@ -259,10 +327,7 @@ def write_pending(session: Session, keyring: Keyring) -> tuple[int, int, bytes] 
         mac = chain_mac(key, SimpleNamespace(**row), mac)
         row["mac"] = mac.hex()
         values.append(row)
-    # A Core executemany on the table: the rows are never read back in this transaction, so neither model
-    # instances nor the ORM's bulk path are needed.
-    session.execute(insert(_audit_t), values)
-    return start, seq, mac
+    return values, seq, mac
 
 
 def checkpoint_dir(settings: Settings) -> Path:
