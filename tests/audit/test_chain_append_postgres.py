@@ -52,7 +52,8 @@ def test_an_append_after_this_processs_own_commit_is_one_call(engine, keyring):
     assert result.ok, result.problem
 
 
-@pytest.mark.parametrize("guess", ["behind (another process appended since)", "ahead (a restored database)"])
+@pytest.mark.parametrize("guess", ["behind (another process appended since)", "ahead (a restored database)",
+                                   "same number, another row (a restored database)"])
 def test_a_wrong_guess_is_corrected_under_the_lock_and_the_chain_stays_whole(engine, keyring, guess):
     sessions = make_sessionmaker(engine)
     with sessions() as s:
@@ -68,8 +69,11 @@ def test_a_wrong_guess_is_corrected_under_the_lock_and_the_chain_stays_whole(eng
             audit.write_pending(s, keyring)
             s.commit()
         audit._committed_heads[database] = remembered
-    else:
+    elif guess.startswith("ahead"):
         audit._committed_heads[database] = (anchor + 1000, bytes(32))
+    else:
+        assert anchor_mac != bytes.fromhex("ab" * 32)
+        audit._committed_heads[database] = (anchor, bytes.fromhex("ab" * 32))
     sent = _commit_rows(sessions, keyring, f"after_a_wrong_guess_{guess[:5]}", rows=3)
     assert sent == [APPEND, APPEND]
     assert _count(sessions, f"after_a_wrong_guess_{guess[:5]}") == 3

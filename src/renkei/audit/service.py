@@ -56,8 +56,9 @@ _HEAD = select(_audit_t.c.seq, _audit_t.c.mac).order_by(_audit_t.c.seq.desc()).l
 # PostgreSQL: the chain's lock, then its head, in one round trip (migration 0010 says why a function).
 _PG_LOCKED_HEAD = text("SELECT seq, mac FROM audit_chain_head(:key)").execution_options(**{WRITES: ()})
 # PostgreSQL: the lock, the head checked against the guess and the rows inserted in one round trip (0011).
-_PG_APPEND = text("SELECT seq, mac, appended FROM audit_append(:key, :expected, CAST(:rows AS jsonb))"
-                  ).execution_options(**{WRITES: (_audit_t.name,)})
+_PG_APPEND = text(
+    "SELECT seq, mac, appended FROM audit_append(:key, :expected, :expected_mac, CAST(:rows AS jsonb))"
+).execution_options(**{WRITES: (_audit_t.name,)})
 
 ALLOW = "allow"
 DENY = "deny"
@@ -268,6 +269,7 @@ def _append_on_postgresql(
     for _attempt in range(2):
         values, seq, new_mac = _chained(keyring, queued, start, mac)
         found = session.execute(_PG_APPEND, {"key": _PG_LOCK_KEY, "expected": start,
+                                             "expected_mac": mac.hex() if start else None,
                                              "rows": _json_rows(values)}).one()
         if found.appended:
             break
