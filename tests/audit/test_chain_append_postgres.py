@@ -99,3 +99,24 @@ def test_an_append_rolled_back_is_not_taken_as_the_head(engine, keyring):
     assert _count(sessions, "rolled_back") == 0
     # And the next append, guessing from the committed head, is one call.
     assert _commit_rows(sessions, keyring, "after_the_rollback") == [APPEND]
+
+
+def test_rows_stored_through_json_are_stored_exactly_as_their_macs_cover_them(engine, keyring):
+    sessions = make_sessionmaker(engine)
+    with sessions() as s:
+        anchor = audit.head(s)[0]
+    awkward = ["理由 \u2028 \"quoted\" \\ back\tslash\n", "🏥 emoji", "  spaced  ", "'; DROP TABLE x; --"]
+    for _round in range(2):  # the second round appends with a guess, in one call
+        with sessions() as s:
+            for n, text in enumerate(awkward):
+                row = audit.record(s, actor=None, action="lookup", allowed=True, reason=f"json_{n}")
+                row.client_addr = text[:64]
+                row.add_targets([f"id-{text}"])
+            audit.write_pending(s, keyring)
+            s.commit()
+    with sessions() as s:
+        stored = set(s.scalars(select(AuditEvent.client_addr).where(AuditEvent.seq > anchor,
+                                                                      AuditEvent.reason.like("json_%"))))
+        result = audit.verify(s, keyring, after_seq=anchor)
+    assert stored == {text[:64] for text in awkward}
+    assert result.ok, result.problem
