@@ -280,8 +280,11 @@ class Hub:
         assert self._wakeup is not None
         await self._position()
         while True:
+            # Not `asyncio.wait_for`: on Python 3.11 it swallows a cancellation that arrives together with
+            # the wake-up, and the dispatcher would outlive `stop` (a shutdown that never ends).
             try:
-                await asyncio.wait_for(self._wakeup.wait(), self.settings.notify_poll_seconds)
+                async with asyncio.timeout(self.settings.notify_poll_seconds):
+                    await self._wakeup.wait()
             except TimeoutError:
                 pass
             self._wakeup.clear()

@@ -64,7 +64,8 @@ async def _close(websocket: WebSocket, code: int, reason: str) -> None:
     if websocket.application_state == WebSocketState.DISCONNECTED or code == CLOSE_GONE:
         return
     try:
-        await asyncio.wait_for(websocket.close(code=code, reason=reason), 5.0)
+        async with asyncio.timeout(5.0):
+            await websocket.close(code=code, reason=reason)
     except (TimeoutError, RuntimeError, OSError, WebSocketDisconnect):
         pass
 
@@ -82,8 +83,8 @@ async def serve(websocket: WebSocket, hub: Hub) -> None:
         await _close(websocket, CLOSE_TRY_AGAIN, "try_again")
         return
     try:
-        first = await asyncio.wait_for(_receive_text(websocket, settings.ws_max_message_bytes),
-                                       settings.ws_auth_timeout_seconds)
+        async with asyncio.timeout(settings.ws_auth_timeout_seconds):
+            first = await _receive_text(websocket, settings.ws_max_message_bytes)
         hello = _parse_auth(first)
         actor = await hub.write(tickets.redeem, settings=settings, ticket=hello.ticket)
         if actor is None:

@@ -1,0 +1,79 @@
+"""The event hub stops when its app shuts down, whatever its dispatcher was doing at that moment."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from renkei.config import Settings
+from renkei.db.engine import make_engine
+from renkei.db.session import make_sessionmaker
+from renkei.notify.hub import Hub
+from tests.notify import live
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "renkei"
+
+
+async def _started_hub(settings: Settings, engine: Engine) -> Hub:
+    hub = Hub(settings, engine=engine, write_sessionmaker=make_sessionmaker(engine))
+    await hub.start()
+    async with asyncio.timeout(30):
+        while not hub.ready:
+            await asyncio.sleep(0.01)
+    # Let the dispatcher drain what positioning and the listener's first wake-up asked for, and wait again.
+    await asyncio.sleep(0.2)
+    return hub
+
+
+def test_a_wake_up_arriving_with_the_shutdown_does_not_keep_the_dispatcher_running(tmp_path):
+    """A notification that lands in the same loop turn as `stop` once kept the app from ever shutting down
+    (`asyncio.wait_for` on Python 3.11 returns the wake-up and drops the cancellation)."""
+    with live.database(tmp_path) as url:
+        settings = live.settings_for(tmp_path, url).model_copy(update={"notify_poll_seconds": 30})
+
+        async def scenario(engine: Engine) -> list[bool]:
+            hub = await _started_hub(settings, engine)
+            tasks = list(hub._tasks)
+            hub.wake()
+            async with asyncio.timeout(10):
+                await hub.stop()
+            return [t.done() for t in tasks]
+
+        engine = make_engine(settings.sqlalchemy_url)
+        try:
+            done = asyncio.run(scenario(engine))
+        finally:
+            engine.dispose()
+    assert done and all(done)
+
+
+def test_a_hub_stopped_while_waiting_ends_all_its_tasks(tmp_path):
+    with live.database(tmp_path) as url:
+        settings = live.settings_for(tmp_path, url).model_copy(update={"notify_poll_seconds": 30})
+
+        async def scenario(engine: Engine) -> tuple[bool, list[bool]]:
+            hub = await _started_hub(settings, engine)
+            tasks = list(hub._tasks)
+            async with asyncio.timeout(10):
+                await hub.stop()
+            return hub.running, [t.done() for t in tasks]
+
+        engine = make_engine(settings.sqlalchemy_url)
+        try:
+            running, done = asyncio.run(scenario(engine))
+        finally:
+            engine.dispose()
+    assert running is False and done and all(done)
+
+
+def test_no_server_code_waits_with_asyncio_wait_for():
+    """`asyncio.wait_for` loses a cancellation racing its result on Python 3.11; `asyncio.timeout` won't."""
+    offenders = []
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr == "wait_for":
+                offenders.append(f"{path.relative_to(SRC).as_posix()}:{node.lineno}")
+    assert offenders == []
