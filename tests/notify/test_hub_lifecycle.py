@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from renkei.config import Settings
 from renkei.db.engine import make_engine
 from renkei.db.session import make_sessionmaker
+from renkei.notify import hub as hub_module
 from renkei.notify.hub import Hub
 from tests.notify import live
 
@@ -67,6 +68,39 @@ def test_a_hub_stopped_while_waiting_ends_all_its_tasks(tmp_path):
         finally:
             engine.dispose()
     assert running is False and done and all(done)
+
+
+def test_a_task_that_ignores_its_cancellation_is_named_and_does_not_hold_up_the_shutdown(
+        tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(hub_module, "STOP_TIMEOUT_S", 0.5)
+    with live.database(tmp_path) as url:
+        settings = live.settings_for(tmp_path, url)
+
+        async def stubborn() -> None:
+            for _ in range(2):
+                try:
+                    await asyncio.sleep(30)
+                except asyncio.CancelledError:
+                    pass
+
+        async def scenario(engine: Engine) -> bool:
+            hub = await _started_hub(settings, engine)
+            task = asyncio.create_task(stubborn(), name="stubborn")
+            hub._tasks.append(task)
+            await asyncio.sleep(0)
+            async with asyncio.timeout(10):
+                await hub.stop()
+            stopped = not hub.running
+            task.cancel()
+            return stopped
+
+        engine = make_engine(settings.sqlalchemy_url)
+        try:
+            stopped = asyncio.run(scenario(engine))
+        finally:
+            engine.dispose()
+    assert stopped
+    assert "event hub task stubborn did not stop when cancelled" in caplog.text
 
 
 def test_no_server_code_waits_with_asyncio_wait_for():

@@ -30,6 +30,7 @@ log = logging.getLogger("renkei.notify")
 
 T = TypeVar("T")
 BATCH = 500
+STOP_TIMEOUT_S = 10.0
 
 # Close codes (4000-4999 are the application's). A client reconnects with a new ticket and its cursor.
 CLOSE_GONE = 0  # the client went away; nothing to send
@@ -161,7 +162,10 @@ class Hub:
         self.running = False
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Bounded: a task that ignored its cancellation must not keep the process from shutting down.
+        _, stuck = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
+        for task in stuck:
+            log.error("event hub task %s did not stop when cancelled", task.get_name())
         self._tasks = []
         for conn in list(self._conns):
             conn.abort(CLOSE_RESTART, "restart")
