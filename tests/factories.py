@@ -65,14 +65,18 @@ def enrol_totp(db: Session, keyring: Keyring, user: User, secret: str = TOTP_SEC
 
 
 def next_totp(db: Session, user: User, secret: str = TOTP_SECRET) -> str:
-    """A code the server will accept now: a step newer than the last one used, within ±1."""
+    """A code the server will accept now: the current step, or the next one if the current was used.
+
+    Never the previous step: that code would stop being accepted if a 30 s boundary passed between making
+    it and the server checking it.
+    """
     db.refresh(user)
     current = int(time.time() // 30)
-    step = current - 1 if user.totp_last_step is None else user.totp_last_step + 1
+    step = current if user.totp_last_step is None else max(current, user.totp_last_step + 1)
     if step > current + 1:
-        time.sleep(30)
+        time.sleep(30 - time.time() % 30 + 0.1)
         return next_totp(db, user, secret)
-    return pyotp.TOTP(secret).at(max(step, current - 1) * 30)
+    return pyotp.TOTP(secret).at(step * 30)
 
 
 def actor_of(user: User, session_id: uuid.UUID | None = None) -> Actor:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import re
-import time
 from html.parser import HTMLParser
 
-import pyotp
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from renkei.directory.models import User
-from tests.factories import PASSWORD, TOTP_SECRET
+from tests.factories import PASSWORD, next_totp
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -22,25 +20,10 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
-def fresh_totp(db: Session, user: User, secret: str = TOTP_SECRET) -> str:
-    """A code for the current step (or the next one if the current was used).
-
-    Unlike factories.next_totp, which starts at the previous step, this stays valid if a 30 s boundary
-    passes between making the code and the server checking it.
-    """
-    db.refresh(user)
-    current = int(time.time() // 30)
-    step = current if user.totp_last_step is None else max(current, user.totp_last_step + 1)
-    if step > current + 1:
-        time.sleep(30 - time.time() % 30 + 0.1)
-        return fresh_totp(db, user, secret)
-    return pyotp.TOTP(secret).at(step * 30)
-
-
 def browser_sign_in(client: TestClient, db: Session, user: User, *, password: str = PASSWORD) -> None:
     """Sign in through the /login form (with a fresh TOTP code when the account has one)."""
     form = client.get("/login")
-    otp = fresh_totp(db, user) if user.totp_enabled else ""
+    otp = next_totp(db, user) if user.totp_enabled else ""
     r = client.post("/login", data={"email": user.email, "password": password, "otp": otp,
                                     "csrf_token": csrf_of(form.text)}, follow_redirects=False)
     assert r.status_code == 303, r.text
@@ -54,7 +37,7 @@ def bearer(tokens: dict) -> dict[str, str]:
 def api_login(client: TestClient, db: Session, user: User, *, password: str = PASSWORD):
     body = {"email": user.email, "password": password}
     if user.totp_enabled:
-        body["otp"] = fresh_totp(db, user)
+        body["otp"] = next_totp(db, user)
     return client.post("/api/v1/auth/login", json=body)
 
 
