@@ -70,36 +70,61 @@ def test_a_hub_stopped_while_waiting_ends_all_its_tasks(tmp_path):
     assert running is False and done and all(done)
 
 
-def test_a_task_that_ignores_its_cancellation_is_named_and_does_not_hold_up_the_shutdown(
-        tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(hub_module, "STOP_TIMEOUT_S", 0.5)
+def _run_with_extra_task(tmp_path, extra) -> tuple[bool, float, asyncio.Task]:
+    """Start a hub, add `extra()` as one of its tasks, stop the hub; (stopped, seconds stop took, task)."""
     with live.database(tmp_path) as url:
         settings = live.settings_for(tmp_path, url)
 
-        async def stubborn() -> None:
-            for _ in range(2):
-                try:
-                    await asyncio.sleep(30)
-                except asyncio.CancelledError:
-                    pass
-
-        async def scenario(engine: Engine) -> bool:
+        async def scenario(engine: Engine) -> tuple[bool, float, asyncio.Task]:
             hub = await _started_hub(settings, engine)
-            task = asyncio.create_task(stubborn(), name="stubborn")
+            task = asyncio.create_task(extra(), name="stubborn")
             hub._tasks.append(task)
             await asyncio.sleep(0)
+            loop = asyncio.get_running_loop()
+            began = loop.time()
             async with asyncio.timeout(10):
                 await hub.stop()
-            stopped = not hub.running
-            task.cancel()
-            return stopped
+            return not hub.running, loop.time() - began, task
 
         engine = make_engine(settings.sqlalchemy_url)
         try:
-            stopped = asyncio.run(scenario(engine))
+            return asyncio.run(scenario(engine))
         finally:
             engine.dispose()
+
+
+def test_a_task_that_swallows_one_cancellation_is_cancelled_again_and_stops(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(hub_module, "STOP_TIMEOUT_S", 5.0)
+
+    async def swallows_once() -> None:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            pass
+        await asyncio.sleep(30)
+
+    stopped, took, task = _run_with_extra_task(tmp_path, swallows_once)
+    assert stopped and task.cancelled()
+    assert took < 2.0
+    assert "did not stop when cancelled" not in caplog.text
+
+
+def test_a_task_that_ignores_every_cancellation_is_named_and_does_not_hold_up_the_shutdown(
+        tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(hub_module, "STOP_TIMEOUT_S", 0.5)
+
+    async def ignores_cancellation_for_a_while() -> None:
+        # Long enough to outlast the hub's limit, short enough that asyncio.run's own clean-up ends.
+        deadline = asyncio.get_running_loop().time() + 2.0
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                await asyncio.sleep(0.05)
+            except asyncio.CancelledError:
+                pass
+
+    stopped, took, _ = _run_with_extra_task(tmp_path, ignores_cancellation_for_a_while)
     assert stopped
+    assert 0.4 < took < 1.5
     assert "event hub task stubborn did not stop when cancelled" in caplog.text
 
 

@@ -31,6 +31,7 @@ log = logging.getLogger("renkei.notify")
 T = TypeVar("T")
 BATCH = 500
 STOP_TIMEOUT_S = 10.0
+CANCEL_RESEND_S = 0.1
 
 # Close codes (4000-4999 are the application's). A client reconnects with a new ticket and its cursor.
 CLOSE_GONE = 0  # the client went away; nothing to send
@@ -44,6 +45,23 @@ CLOSE_TOO_BIG = 1009
 CLOSE_RESTART = 1012
 CLOSE_TRY_AGAIN = 1013
 
+
+async def _cancel_and_wait(tasks: list[asyncio.Task[Any]], timeout: float) -> set[asyncio.Task[Any]]:
+    """Cancel `tasks` and wait for them, at most `timeout` seconds; return those still running.
+
+    The cancellation is sent again every CANCEL_RESEND_S: a task that swallowed one (as `asyncio.wait_for`
+    can on Python 3.11 when its result lands in the same loop turn) still stops.
+    """
+    pending = {task for task in tasks if not task.done()}
+    deadline = asyncio.get_running_loop().time() + timeout
+    while pending:
+        for task in pending:
+            task.cancel()
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            break
+        _, pending = await asyncio.wait(pending, timeout=min(CANCEL_RESEND_S, remaining))
+    return pending
 
 class Connection:
     """One authenticated socket. `live` becomes true once replay has caught up with the dispatcher."""
@@ -160,10 +178,7 @@ class Hub:
         if not self.running:
             return
         self.running = False
-        for task in self._tasks:
-            task.cancel()
-        # Bounded: a task that ignored its cancellation must not keep the process from shutting down.
-        _, stuck = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
+        stuck = await _cancel_and_wait(self._tasks, STOP_TIMEOUT_S)
         for task in stuck:
             log.error("event hub task %s did not stop when cancelled", task.get_name())
         self._tasks = []
