@@ -131,7 +131,9 @@ async def _stream(hub: Hub, conn: Connection, resume_after: int | None) -> None:
     settings = hub.settings
     still_signed_in, head = await hub.read(_session_and_head, settings=settings, session_id=conn.session_id)
     if not still_signed_in:
-        conn.abort(CLOSE_SESSION_ENDED, "session_ended")
+        # Not `conn.abort`: that cancels this very task, and the pending cancellation would hit `_close`.
+        if conn.close_code is None:
+            conn.close_code, conn.close_reason = CLOSE_SESSION_ENDED, "session_ended"
         return
     # No cursor: start from now. A cursor beyond the head (another database, a restore) is pulled back so
     # that the events that will take those numbers are not skipped.
