@@ -51,11 +51,11 @@ def scratch_database(tmp_path: Path, *, backend: str = BACKEND) -> Iterator[str]
     try:
         yield f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
     finally:
-        _drop_schema(admin, schema)
+        drop_schema(admin, schema)
         admin.dispose()
 
 
-def _drop_schema(admin: Engine, schema: str) -> None:
+def drop_schema(admin: Engine, schema: str) -> None:
     """DROP SCHEMA, but never wait forever behind a connection left inside a transaction on its tables.
 
     Such a connection (a test's or the app's, not yet garbage-collected) holds a lock the DROP waits for

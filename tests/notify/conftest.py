@@ -13,7 +13,7 @@ from tests.notify import live
 
 @pytest.fixture(scope="module")
 def live_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """Settings of a committed deployment (SQLite file, or a schema in PostgreSQL's `renkei_ws_test`)."""
+    """Settings of a committed deployment (SQLite file, or a schema in PostgreSQL's `<run database>_ws`)."""
     tmp = tmp_path_factory.mktemp("live")
     with live.database(tmp) as url:
         yield live.settings_for(tmp, url)

@@ -2,8 +2,9 @@
 their own, seeded through the real services, and an asyncio client built on `websockets`.
 
 The shared `client` fixture runs inside a rolled-back transaction that no second process can see; these
-servers commit for real. On PostgreSQL they use the database `renkei_ws_test` (created when missing), one
-schema per deployment, so they never touch the `public` schema the rest of the suite drops and recreates.
+servers commit for real. On PostgreSQL they use a database of their own, named after the run's database
+(`<run database>_ws`, created when missing), one schema per deployment: they never touch the `public`
+schema the rest of the suite drops and recreates, and their listeners are apart from another run's.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import make_url, text
+from sqlalchemy import Engine, make_url, text
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.orm import Session
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -39,10 +41,10 @@ from renkei.sheets import service as sheet_service
 from renkei.timeline import service as timeline_service
 from renkei.timeline.schemas import EntryCreate
 from tests import factories
+from tests.crypto.live import drop_schema
 
 BACKEND = os.environ.get("RENKEI_TEST_BACKEND", "sqlite")
 PG_URL = os.environ.get("RENKEI_TEST_DATABASE_URL", "")
-WS_DATABASE = "renkei_ws_test"
 ORIGIN = "http://127.0.0.1:8000"
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,21 +55,35 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _ensure_database(admin: Engine, name: str) -> None:
+    """CREATE DATABASE unless it exists; a run creating it at the same moment is not an error."""
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}) is not None:
+            return
+        try:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        except (ProgrammingError, IntegrityError):
+            # DuplicateDatabase, or the unique violation of a concurrent CREATE: either way it exists now.
+            if conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}) is None:
+                raise
+
+
 @contextmanager
 def database(tmp_path: Path, backend: str = BACKEND) -> Iterator[str]:
-    """A migrated, empty database: a SQLite file, or a fresh schema in PostgreSQL's `renkei_ws_test`."""
+    """A migrated, empty database: a SQLite file, or a fresh schema in the run's `<database>_ws`."""
     if backend != "postgres":
         url = f"sqlite:///{tmp_path / 'live.db'}"
         migrations.upgrade(Settings(database_url=url).sqlalchemy_url)
         yield url
         return
     base = make_url(Settings(database_url=PG_URL).sqlalchemy_url)
+    ws_database = f"{base.database}_ws"
     admin = make_engine(base.render_as_string(hide_password=False))
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        if conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": WS_DATABASE}) is None:
-            conn.execute(text(f'CREATE DATABASE "{WS_DATABASE}"'))
-    admin.dispose()
-    ws_db = base.set(database=WS_DATABASE)
+    try:
+        _ensure_database(admin, ws_database)
+    finally:
+        admin.dispose()
+    ws_db = base.set(database=ws_database)
     schema = "live_" + secrets.token_hex(6)
     owner = make_engine(ws_db.render_as_string(hide_password=False))
     with owner.begin() as conn:
@@ -78,8 +94,7 @@ def database(tmp_path: Path, backend: str = BACKEND) -> Iterator[str]:
         migrations.upgrade(Settings(database_url=url).sqlalchemy_url)
         yield url
     finally:
-        with owner.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        drop_schema(owner, schema)
         owner.dispose()
 
 
@@ -127,23 +142,42 @@ class Server:
         return f"ws://127.0.0.1:{self.port}/ws"
 
     def start(self) -> Server:
-        out = self.log.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "renkei.asgi:app", "--host", "127.0.0.1",
-             "--port", str(self.port), "--ws", "websockets", "--log-level", "warning", "--no-access-log"],
-            cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.http}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server did not start: {self.log.read_text()[-3000:]}")
+        """Start and wait until /healthz answers; a port taken meanwhile by someone else means another port.
+
+        A server that does not come up is killed before the error is raised, never left running.
+        """
+        for _ in range(3):
+            if self._start_once():
+                return self
+            self.port = free_port()
+        raise RuntimeError(f"server could not bind a port: {self.log.read_text()[-3000:]}")
+
+    def _start_once(self) -> bool:
+        start_of_log = self.log.stat().st_size if self.log.exists() else 0
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "renkei.asgi:app", "--host", "127.0.0.1",
+                 "--port", str(self.port), "--ws", "websockets", "--log-level", "warning", "--no-access-log"],
+                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+            )
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    output = self.log.read_text()[start_of_log:]
+                    if "address already in use" in output.lower():
+                        return False
+                    raise RuntimeError(f"server exited: {output[-3000:]}")
+                try:
+                    if httpx.get(f"{self.http}/healthz", timeout=1).status_code == 200:
+                        return True
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
+            raise RuntimeError(f"server did not start: {self.log.read_text()[-3000:]}")
+        except BaseException:
+            self.kill()
+            raise
 
     def kill(self) -> None:
         """Stop at once, as a crash would (no graceful shutdown)."""

@@ -96,7 +96,7 @@ def test_logout_closes_the_socket_at_once(server: Server, deployment: Deployment
         await live.until_ready(ws)
         async with httpx.AsyncClient(base_url=server.http) as http:
             assert (await http.post("/api/v1/auth/logout", headers=headers)).status_code == 204
-        return await live.close_code(ws, timeout=3)
+        return await live.close_code(ws, timeout=15)
 
     assert asyncio.run(scenario()) == 4403
 
@@ -115,7 +115,7 @@ def test_disabling_an_account_closes_its_sockets_at_once_and_spares_others(serve
         async with httpx.AsyncClient(base_url=server.http) as http:
             r = await http.post(f"/api/v1/staff/{world.nurse.id}/disable", headers=admin)
             assert r.status_code == 200, r.text
-        code = await live.close_code(doomed, timeout=3)
+        code = await live.close_code(doomed, timeout=15)
         entry = await live.post_entry(server, physician, world.patient_id)
         assert (await live.next_event(spared))["entry_id"] == entry["id"]
         await spared.close()
@@ -133,7 +133,7 @@ def test_the_oldest_socket_goes_when_a_user_opens_too_many(server: Server, deplo
             ws = await live.open_socket(server, headers)
             await live.until_ready(ws)
             sockets.append(ws)
-        code = await live.close_code(sockets[0], timeout=3)
+        code = await live.close_code(sockets[0], timeout=15)
         entry = await live.post_entry(server, deployment.as_user(deployment.world.nurse),
                                       deployment.world.patient_id)
         for ws in sockets[1:]:
@@ -151,7 +151,7 @@ def test_an_oversized_message_closes_the_socket(server: Server, deployment: Depl
         ws = await live.open_socket(server, headers)
         await live.until_ready(ws)
         await ws.send("x" * 10_000)
-        return await live.close_code(ws, timeout=3)
+        return await live.close_code(ws, timeout=15)
 
     assert asyncio.run(scenario()) == 1009
 
@@ -160,6 +160,6 @@ def test_an_oversized_first_message_is_refused_without_being_parsed(server: Serv
     async def scenario():
         ws = await connect(server.ws, origin=live.ORIGIN)
         await ws.send(json.dumps({"type": "auth", "ticket": "t" * 100_000}))
-        return await live.close_code(ws, timeout=3)
+        return await live.close_code(ws, timeout=15)
 
     assert asyncio.run(scenario()) == 1009
