@@ -87,11 +87,13 @@ def printed(engine: Engine, settings: Settings, registry: SheetRegistry) -> Iter
                                                f"/print/blank/{sheet.id}.pdf?patient_id={world.patient_id}")
                 result.fully_blank[sheet.id] = fetch(client, doctor, f"/print/blank/{sheet.id}.pdf")
             print_every_field(client, registry, result, {"admission-info": manager}, doctor)
-        yield result
     finally:
+        # Rolled back before the module's tests run: they read only the bytes and JSON collected here, and
+        # a transaction kept open for the whole module would hold the audit and outbox locks it took.
         db.close()
         outer.rollback()
         connection.close()
+    yield result
 
 
 def print_every_field(client: TestClient, registry: SheetRegistry, result: Printed,
