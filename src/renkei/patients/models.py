@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, LargeBinary, String
+from sqlalchemy import Column, Index, LargeBinary, String, text
 from sqlmodel import Field, SQLModel
 
 from renkei.db.base import created_at_field, id_field, utc_column
@@ -41,6 +41,10 @@ class PatientKey(SQLModel, table=True):
     """The patient's data key, wrapped by a KEK. Deleting the row crypto-shreds the patient."""
 
     __tablename__ = "patient_key"
+    # At most one active key per patient: what is sealed now and the key a page of entries carries are the
+    # same key, whichever row a `LIMIT 1` would otherwise have found first.
+    __table_args__ = (Index("ux_patient_key_one_active", "patient_id", unique=True,
+                            sqlite_where=text("active"), postgresql_where=text("active")),)
 
     key_id: str = Field(sa_column=Column(String(40), primary_key=True))
     patient_id: uuid.UUID = Field(foreign_key="patient.id", index=True)
