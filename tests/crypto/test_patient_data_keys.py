@@ -126,6 +126,9 @@ def test_moving_both_ciphertext_and_key_row_to_another_patient_still_fails(db, k
     other_id = make_patient(db, keyring, world.physician, name="別人 次郎", name_kana="ベツジン ジロウ")
     source = db.get(Patient, world.patient_id)
     patient_service.decrypt_identity(db, keyring, source)  # A's data key is now cached in this process
+    # One active key per patient is enforced by the database, so the tamperer first retires B's own key.
+    _key_row(db, other_id).active = False
+    db.flush()
     row_a = _key_row(db, world.patient_id)
     row_a.patient_id = other_id
     target = db.get(Patient, other_id)
