@@ -103,7 +103,7 @@ def create_entry(
         paper.note_changed(session, source.paper_intake_id)
     if entry.status == EntryStatus.final:
         entry_event(session, EntryEvent.created, entry, actor, checked.recipients)
-    return _view(session, keyring, settings, actor, entry, decision.categories)
+    return _view(session, keyring, settings, actor, entry, decision.categories, stored=checked)
 
 
 def update_draft(
@@ -137,7 +137,7 @@ def update_draft(
     _store(session, keyring, entry, sheet, checked, now)
     if entry.status == EntryStatus.final:
         entry_event(session, EntryEvent.created, entry, actor, checked.recipients)
-    return _view(session, keyring, settings, actor, entry, decision.categories)
+    return _view(session, keyring, settings, actor, entry, decision.categories, stored=checked)
 
 
 def amend(
@@ -179,7 +179,7 @@ def amend(
     access.disclosed(decision, [new.id])
     entry_event(session, EntryEvent.amended, new, actor, checked.recipients)
     paper.note_entry_changed(session, new)
-    return _view(session, keyring, settings, actor, new, decision.categories)
+    return _view(session, keyring, settings, actor, new, decision.categories, stored=checked)
 
 
 def mark_entered_in_error(
@@ -435,7 +435,10 @@ def _platform_fields(sheet: SheetDef, data: dict[str, Any], provided_at: datetim
 
 def _view(
     session: Session, keyring: Keyring, settings: Settings, actor: Actor, entry: TimelineEntry,
-    readable: frozenset[str],
+    readable: frozenset[str], stored: content.Checked | None = None,
 ) -> EntryOut:
+    """The entry as the API shows it; `stored`: the addressees and files this request just stored for it
+    (all it has), so the view need not look them up when there are none."""
+    unlinked = stored is not None and not stored.recipients and not stored.attachments
     return views.build(session, keyring=keyring, settings=settings, actor=actor, entries=[entry],
-                       readable={entry.patient_id: readable})[0]
+                       readable={entry.patient_id: readable}, unlinked=unlinked)[0]

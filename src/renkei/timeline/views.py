@@ -197,10 +197,11 @@ def withheld_subtrees(sheets: SheetRegistry, sheet_id: str, version: int,
 def build(
     session: Session, *, keyring: Keyring, settings: Settings, actor: Actor, entries: Sequence[Any],
     readable: Mapping[uuid.UUID, frozenset[str]], detail: bool = False, flagged: bool = False,
+    unlinked: bool = False,
 ) -> list[EntryOut]:
     """API models for entry rows the caller has already been allowed to read (see `build_fields`)."""
     return validate(build_fields(session, keyring=keyring, settings=settings, actor=actor, entries=entries,
-                                 readable=readable, detail=detail, flagged=flagged))
+                                 readable=readable, detail=detail, flagged=flagged, unlinked=unlinked))
 
 
 def validate(fields: list[dict[str, Any]]) -> list[EntryOut]:
@@ -233,7 +234,7 @@ def encode(body: Any) -> bytes:
 def build_fields(
     session: Session, *, keyring: Keyring, settings: Settings, actor: Actor, entries: Sequence[Any],
     readable: Mapping[uuid.UUID, frozenset[str]], detail: bool = False, flagged: bool = False,
-    as_json: bool = False,
+    as_json: bool = False, unlinked: bool = False,
 ) -> list[dict[str, Any]]:
     """The fields of the EntryOut of each entry row the caller has already been allowed to read.
 
@@ -243,6 +244,7 @@ def build_fields(
     `flagged` rows also carry the `feed_flags` columns. The lookups below are Core queries, which do not
     autoflush, so pending changes are flushed first as an ORM query would. `as_json`: the fields go to
     `encode` only, so a sheet's data shown whole and untouched stays the decrypted JSON (`keys.as_json`).
+    `unlinked`: the caller has just stored these entries without addressees or files (nothing to look up).
     """
     if not entries:
         return []
@@ -250,12 +252,12 @@ def build_fields(
         session.flush()
     entries = plain_rows(entries)
     ids = [e.id for e in entries]
-    addressed = [e.id for e in entries if e.has_recipients] if flagged else ids
+    addressed = [] if unlinked else [e.id for e in entries if e.has_recipients] if flagged else ids
     recipients: dict[uuid.UUID, list[Any]] = defaultdict(list)
     if addressed:
         for r in session.execute(_RECIPIENTS, {"ids": addressed}):
             recipients[r.entry_id].append(r)
-    with_files = [e.id for e in entries if e.has_attachments] if flagged else ids
+    with_files = [] if unlinked else [e.id for e in entries if e.has_attachments] if flagged else ids
     files: dict[uuid.UUID, list[AttachmentOut]] = defaultdict(list)
     if with_files:
         for f in session.execute(_ATTACHMENTS, {"ids": with_files}):
