@@ -15,8 +15,7 @@ Create Date: 2026-12-04 01:00:00
 from __future__ import annotations
 
 import sqlalchemy as sa
-
-from alembic import op
+from alembic import context, op
 
 revision = "0012"
 down_revision = "0011"
@@ -25,6 +24,11 @@ depends_on = None
 
 
 def upgrade() -> None:
+    if context.is_offline_mode():
+        # A generated script (`alembic upgrade --sql`) cannot look first; creating the index fails on
+        # such a database with the unique violation naming patient_key instead.
+        _create_index()
+        return
     doubled = op.get_bind().scalar(sa.text(
         "SELECT count(*) FROM (SELECT patient_id FROM patient_key WHERE active "
         "GROUP BY patient_id HAVING count(*) > 1) AS doubled"))
@@ -32,6 +36,10 @@ def upgrade() -> None:
         raise RuntimeError(
             f"patient_key: {doubled} patient(s) have more than one active data key; mark all but one "
             "inactive (active = false) before upgrading")
+    _create_index()
+
+
+def _create_index() -> None:
     op.create_index("ux_patient_key_one_active", "patient_key", ["patient_id"], unique=True,
                     sqlite_where=sa.text("active"), postgresql_where=sa.text("active"))
 

@@ -19,10 +19,9 @@ def _active_keys(db, patient_id) -> int:
 
 
 def test_a_second_active_data_key_for_a_patient_is_refused_by_the_database(db, keyring, world):
-    with pytest.raises(IntegrityError, match="(?i)unique|duplicate"):
-        with db.begin_nested():
-            keys.create_data_key(db, keyring, world.patient_id)
-            db.flush()
+    with pytest.raises(IntegrityError, match="(?i)unique|duplicate"), db.begin_nested():
+        keys.create_data_key(db, keyring, world.patient_id)
+        db.flush()
     assert _active_keys(db, world.patient_id) == 1
 
 
