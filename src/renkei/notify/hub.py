@@ -31,7 +31,7 @@ log = logging.getLogger("renkei.notify")
 T = TypeVar("T")
 BATCH = 500
 STOP_TIMEOUT_S = 10.0
-CANCEL_RESEND_S = 0.1
+CANCEL_RESEND_S = 0.5
 
 # Close codes (4000-4999 are the application's). A client reconnects with a new ticket and its cursor.
 CLOSE_GONE = 0  # the client went away; nothing to send
