@@ -74,6 +74,7 @@ def drop_schema(admin: Engine, schema: str) -> None:
             "SELECT DISTINCT a.pid, a.application_name, a.state, left(a.query, 120) FROM pg_locks l "
             "JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace "
             "JOIN pg_stat_activity a ON a.pid = l.pid WHERE n.nspname = :schema AND l.granted "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
             "AND a.pid <> pg_backend_pid()"), {"schema": schema}).all()
         for pid, *_ in holders:
             conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})

@@ -21,9 +21,9 @@ def live_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings
 
 @pytest.fixture(scope="module")
 def server(live_settings: Settings) -> Iterator[live.Server]:
-    """One uvicorn (ws="websockets"); its outbox poll (30 s) and session sweep (60 s) are slowed down, so
+    """One uvicorn (ws="websockets"); its outbox poll and session sweep (60 s each) are slowed down, so
     whatever arrives faster was pushed by an event."""
-    srv = live.Server(live_settings, Path(live_settings.var_dir), notify_poll_seconds=30,
+    srv = live.Server(live_settings, Path(live_settings.var_dir), notify_poll_seconds=60,
                       ws_heartbeat_seconds=60, ws_max_connections_per_user=2).start()
     yield srv
     srv.stop()

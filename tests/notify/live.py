@@ -19,11 +19,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import Engine, make_url, text
@@ -47,6 +47,7 @@ BACKEND = os.environ.get("RENKEI_TEST_BACKEND", "sqlite")
 PG_URL = os.environ.get("RENKEI_TEST_DATABASE_URL", "")
 ORIGIN = "http://127.0.0.1:8000"
 ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -66,6 +67,22 @@ def _ensure_database(admin: Engine, name: str) -> None:
             # DuplicateDatabase, or the unique violation of a concurrent CREATE: either way it exists now.
             if conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}) is None:
                 raise
+
+
+def _listens_on(pid: int, port: int) -> bool:
+    """Whether process `pid` holds the socket listening on 127.0.0.1:`port` (Linux /proc)."""
+    wanted = f"0100007F:{port:04X}"
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == wanted and fields[3] == "0A":  # local address, state LISTEN
+            inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return False
+    try:
+        return any(os.readlink(fd) in inodes for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except (FileNotFoundError, ProcessLookupError):
+        return False
 
 
 @contextmanager
@@ -164,15 +181,18 @@ class Server:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
-                    output = self.log.read_text()[start_of_log:]
+                    output = self.log.read_bytes()[start_of_log:].decode(errors="replace")
                     if "address already in use" in output.lower():
                         return False
                     raise RuntimeError(f"server exited: {output[-3000:]}")
-                try:
-                    if httpx.get(f"{self.http}/healthz", timeout=1).status_code == 200:
-                        return True
-                except httpx.HTTPError:
-                    pass
+                # Only our own process listening on the port counts: if another took the port between
+                # free_port and the bind, /healthz would answer from that one.
+                if _listens_on(self.process.pid, self.port):
+                    try:
+                        if httpx.get(f"{self.http}/healthz", timeout=1).status_code == 200:
+                            return True
+                    except httpx.HTTPError:
+                        pass
                 time.sleep(0.1)
             raise RuntimeError(f"server did not start: {self.log.read_text()[-3000:]}")
         except BaseException:
@@ -257,6 +277,13 @@ async def until_ready(ws: ClientConnection, timeout: float = 10.0) -> tuple[list
                 return events, msg["seq"]
             if msg["type"] != "ping":
                 events.append(msg)
+
+
+async def timed(awaitable: Awaitable[T]) -> tuple[T, float]:
+    """What `awaitable` gave and how many seconds it took."""
+    start = time.monotonic()
+    result = await awaitable
+    return result, time.monotonic() - start
 
 
 async def next_event(ws: ClientConnection, timeout: float = 10.0) -> dict[str, Any]:

@@ -32,7 +32,8 @@ def test_an_entry_posted_by_the_nurse_reaches_the_physicians_socket_as_ids_only(
         replayed, cursor = await live.until_ready(ws)
         assert replayed == []
         entry = await live.post_entry(server, nurse, world.patient_id, "夜間に38.5度の発熱", priority="urgent")
-        event = await live.next_event(ws, timeout=15)
+        event, took = await live.timed(live.next_event(ws, timeout=15))
+        assert took < 5  # pushed on commit; the outbox poll is 60 s here
         assert set(event) == EVENT_KEYS
         assert event["type"] == "entry.created" and event["entry_id"] == entry["id"]
         assert event["patient_id"] == str(world.patient_id) and event["urgent"] is True
