@@ -69,7 +69,7 @@ EXAMPLES: dict[str, dict] = {
             "alone_daytime_after_discharge": False,
             "household_support": "needed",
             "household_support_text": "夫も高齢のため、長女の支援と訪問介護の追加を検討。",
-            "main_carer_after_discharge": "same_as_section_2",
+            "main_carer_after_discharge": "same_as_2",
             "care_capacity": "partial",
             "suspected_abuse": False,
             "notes": "退院前カンファレンスの日程は長女の都合に合わせていただけると助かります。",
@@ -124,7 +124,7 @@ EXAMPLES: dict[str, dict] = {
             },
             "behaviour": ["insomnia"],
             "disease_history": ["fracture", "dementia"],
-            "recent_admissions": {"status": "no", "frequency": "first"},
+            "recent_admissions": {"status": "none", "frequency": "first"},
             "procedures": {"selected": ["none"]},
         },
         "medication": {

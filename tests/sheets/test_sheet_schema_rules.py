@@ -71,10 +71,17 @@ def test_sheet_declares_its_id_version_titles_and_consent_category(sheet_id):
     assert not schema["title"].isascii(), "the title must be the Japanese one"
 
 
+def declaring_subschemas() -> Iterator[tuple[str, dict]]:
+    """The subschemas that declare data, not the conditions (if/then/else) that constrain it."""
+    for where, schema in all_subschemas():
+        if not any(part in ("if", "then", "else") for part in where.split("#", 1)[1].split("/")):
+            yield where, schema
+
+
 def test_every_property_has_a_japanese_and_an_english_title():
     missing = [
         f"{where}/properties/{name}"
-        for where, schema in all_subschemas()
+        for where, schema in declaring_subschemas()
         for name, prop in schema.get("properties", {}).items()
         if not (isinstance(prop.get("title"), str) and prop["title"] and prop.get("x-title-en"))
     ]
@@ -84,11 +91,24 @@ def test_every_property_has_a_japanese_and_an_english_title():
 def test_every_object_rejects_unknown_properties():
     loose = [
         where
-        for where, schema in all_subschemas()
+        for where, schema in declaring_subschemas()
         if (schema.get("type") == "object" or "properties" in schema)
         and schema.get("additionalProperties") is not False
     ]
     assert loose == []
+
+
+def test_conditions_constrain_only_properties_their_object_declares():
+    # A typo in an if/then property name would make the rule silently never apply.
+    stray = [
+        f"{where}/allOf/{i}/{part}/{name}"
+        for where, schema in declaring_subschemas()
+        for i, rule in enumerate(schema.get("allOf", []))
+        for part in ("if", "then", "else")
+        for name in [*rule.get(part, {}).get("properties", {}), *rule.get(part, {}).get("required", [])]
+        if name not in schema.get("properties", {})
+    ]
+    assert stray == []
 
 
 def test_every_free_text_string_has_a_maximum_length():

@@ -149,6 +149,40 @@ def test_unknown_resuscitation_wish_is_rejected(registry):
     assert pairs(registry.validate("emergency-info", 1, data)) == {"/resuscitation/wish": NOT_ALLOWED}
 
 
+CONDITIONS_NEEDED = ("「条件付き」を選んだときは条件を記入してください",
+                     "Write the conditions when choosing “conditional”")
+TREATMENTS = ["cpr", "ventilation", "tube_feeding", "central_iv", "peripheral_iv", "ambulance",
+              "hospitalisation"]
+
+
+@pytest.mark.parametrize("treatment", TREATMENTS)
+@pytest.mark.parametrize("condition", [None, "", "　 "])
+def test_conditional_treatment_wish_needs_its_conditions(registry, treatment, condition):
+    data = example("acp")
+    preferences = data["treatment_preferences"]
+    preferences[treatment] = "conditional"
+    preferences.pop(f"{treatment}_condition", None)
+    if condition is not None:
+        preferences[f"{treatment}_condition"] = condition
+    assert pairs(registry.validate("acp", 1, data)) == {
+        f"/treatment_preferences/{treatment}_condition": CONDITIONS_NEEDED}
+
+
+@pytest.mark.parametrize("treatment", TREATMENTS)
+@pytest.mark.parametrize("choice", ["want", "refuse", "undecided"])
+def test_other_treatment_wishes_need_no_conditions(registry, treatment, choice):
+    data = example("acp")
+    data["treatment_preferences"][treatment] = choice
+    data["treatment_preferences"].pop(f"{treatment}_condition", None)
+    assert registry.validate("acp", 1, data) == []
+
+
+def test_conditional_wish_with_its_conditions_is_valid(registry):
+    data = example("acp")
+    data["treatment_preferences"].update(cpr="conditional", cpr_condition="回復の見込みがあるときのみ")
+    assert registry.validate("acp", 1, data) == []
+
+
 @pytest.mark.parametrize(
     ("value", "valid"),
     [

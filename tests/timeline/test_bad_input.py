@@ -70,6 +70,56 @@ def test_future_record_and_contact_dates_are_refused_like_a_future_birth_date(cl
     assert stored(db) == before
 
 
+@pytest.mark.parametrize(("sheet", "field", "author"), [
+    ("physician-visit", ("next_visit_date",), "physician"),
+    ("acp", ("next_review_date",), "physician"),
+    ("discharge-info", ("admission", "planned_discharge_date"), "msw"),
+])
+def test_a_date_time_typed_into_a_date_that_is_ordered_against_another_is_a_422_not_a_crash(
+        client, db, world, as_user, team, sheet, field, author):
+    data = example(sheet)
+    node = data
+    for key in field[:-1]:
+        node = node[key]
+    node[field[-1]] = "2030-01-02T00:00:00+09:00"
+    user = team.msw if author == "msw" else world.physician
+    before = stored(db)
+    r = post(client, as_user(user), world.patient_id, sheet, data)
+    assert r.status_code == 422, r.text
+    assert fields(r) == {"/data/" + "/".join(field): ("日付の形式が正しくありません（YYYY-MM-DD）",
+                                                      "Invalid date (YYYY-MM-DD)")}
+    assert stored(db) == before
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "1889-12-31", "2200-01-01"])
+def test_an_implausible_year_in_a_sheet_date_is_refused_by_name(client, db, world, as_user, team, day):
+    data = example("admission-info")
+    data["header"]["admission_date"] = day
+    before = stored(db)
+    r = post(client, as_user(team.care_manager), world.patient_id, "admission-info", data)
+    assert r.status_code == 422, r.text
+    assert fields(r)["/data/header/admission_date"] == ("1890年から2199年までの日付を入力してください",
+                                                         "Must be a date between 1890 and 2199")
+    assert stored(db) == before
+
+
+def test_an_implausible_year_in_a_sheet_date_time_is_refused(client, db, world, as_user):
+    data = example("emergency-info")
+    data["event"] = {"found_at": "0001-01-01T00:00:00+09:00"}
+    r = post(client, as_user(world.nurse), world.patient_id, "emergency-info", data)
+    assert r.status_code == 422, r.text
+    assert fields(r) == {"/data/event/found_at": ("1890年から2199年までの日付を入力してください",
+                                                  "Must be a date between 1890 and 2199")}
+
+
+@pytest.mark.parametrize(("name", "day"), [("until", "9999-12-31"), ("since", "0001-01-01")])
+def test_timeline_filter_with_an_implausible_date_is_a_422_naming_it(client, world, as_user, name, day):
+    r = client.get(f"/api/v1/patients/{world.patient_id}/timeline", headers=as_user(world.nurse),
+                   params={name: day})
+    assert r.status_code == 422, r.text
+    assert [f["path"] for f in r.json()["fields"]] == [f"/query/{name}"]
+
+
 def test_patient_identity_cannot_be_retyped_into_a_sheet(client, db, world, as_user):
     data = example("care-note") | {"birth_date": "1938-04-02", "patient_name": "山田 花子"}
     r = post(client, as_user(world.nurse), world.patient_id, "care-note", data)

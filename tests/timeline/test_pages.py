@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from renkei.auth import service as auth_service
-from tests.timeline.support import example, posted
+from tests.timeline.support import example, png_bytes, posted, upload
 
 
 def sign_in(client, db, settings, user) -> None:
@@ -39,3 +39,29 @@ def test_outsider_gets_the_not_found_page(client, db, settings, world, as_user):
     for path in (f"/patients/{world.patient_id}/timeline", f"/entries/{entry['id']}"):
         r = client.get(path)
         assert r.status_code == 404 and "外部秘" not in r.text and "山田" not in r.text
+
+
+def test_summary_card_shows_the_conditions_of_a_conditional_cpr_wish(client, db, settings, world, as_user):
+    data = example("acp")
+    data["treatment_preferences"].update(cpr="conditional", cpr_condition="回復の見込みがあるときのみ")
+    posted(client, as_user(world.physician), world.patient_id, "acp", data)
+    sign_in(client, db, settings, world.nurse)
+    page = client.get(f"/patients/{world.patient_id}/timeline").text
+    assert "心肺蘇生: 条件付き（回復の見込みがあるときのみ）" in " ".join(page.split())
+
+
+def test_summary_card_points_to_the_medication_notebook_when_no_list_was_typed(
+        client, db, settings, world, as_user):
+    nurse = as_user(world.nurse)
+    r = upload(client, nurse, world.patient_id, "emergency-info", png_bytes(), "okusuri-techo.png")
+    assert r.status_code == 201, r.text
+    data = example("emergency-info", medication_notebook_attachment_ids=[r.json()["id"]])
+    del data["medications"]
+    emergency = posted(client, nurse, world.patient_id, "emergency-info", data,
+                       attachment_ids=[r.json()["id"]])
+    card = client.get(f"/api/v1/patients/{world.patient_id}/summary", headers=nurse).json()
+    assert card["medications"] == []
+    assert card["emergency"]["medication_notebook_attachment_ids"] == [r.json()["id"]]
+    sign_in(client, db, settings, world.physician)
+    page = client.get(f"/patients/{world.patient_id}/timeline").text
+    assert f'href="/entries/{emergency["id"]}">お薬手帳（写し）（1）</a>' in page

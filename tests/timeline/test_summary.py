@@ -11,6 +11,9 @@ def summary(client, headers, patient_id):
     return r.json()
 
 
+CONDITION = "回復の見込みがあるときのみ"
+
+
 def acp(**preferences: str) -> dict:
     data = example("acp")
     data["treatment_preferences"].update(preferences)
@@ -55,7 +58,7 @@ def test_exactly_one_acp_is_current_through_amendments_and_errors(client, world,
     doctor = as_user(world.physician)
     first = posted(client, doctor, world.patient_id, "acp", acp(cpr="want"))
     second = posted(client, doctor, world.patient_id, "acp", acp(cpr="refuse"))
-    amended = amend(client, doctor, first, acp(cpr="conditional"), "記載漏れ").json()
+    amended = amend(client, doctor, first, acp(cpr="conditional", cpr_condition=CONDITION), "記載漏れ").json()
     card = summary(client, doctor, world.patient_id)
     assert card["acp"]["entry_id"] == second["id"], "amending an older ACP must not make it current"
     assert amended["acp_current"] is False
@@ -103,7 +106,7 @@ def test_latest_emergency_information_wins(client, world, as_user):
 def test_superseded_acps_are_counted_once_each_without_amendments_or_entries_in_error(client, world, as_user):
     doctor = as_user(world.physician)
     first = posted(client, doctor, world.patient_id, "acp", acp(cpr="want"))
-    amend(client, doctor, first, acp(cpr="conditional"), "条件の追記")
+    amend(client, doctor, first, acp(cpr="conditional", cpr_condition=CONDITION), "条件の追記")
     current = posted(client, doctor, world.patient_id, "acp", acp(cpr="refuse"))
     amended = amend(client, doctor, current, acp(cpr="refuse", ventilation="want"), "記載の訂正").json()
     wrong = posted(client, doctor, world.patient_id, "acp", acp(cpr="want"))

@@ -27,6 +27,18 @@ FORMAT_MESSAGES = {
 
 FALLBACK = ("入力内容が正しくありません", "Invalid value")
 
+# Dates a sheet can hold: a patient's birth (the patient record allows 1890 on) to well past any plan. Outside
+# them a value is a typo (9999-12-31, 0001-01-01), and date arithmetic on it would overflow.
+EARLIEST_YEAR, LATEST_YEAR = 1890, 2199
+
+
+class DateOutOfRange(ValueError):
+    """A well-formed date or date-time outside EARLIEST_YEAR..LATEST_YEAR."""
+
+
+OUT_OF_RANGE = (f"{EARLIEST_YEAR}年から{LATEST_YEAR}年までの日付を入力してください",
+                f"Must be a date between {EARLIEST_YEAR} and {LATEST_YEAR}")
+
 # Which message wins when one field fails several keywords (lower is shown).
 RANK = {
     keyword: rank
@@ -77,6 +89,8 @@ def of(error: ValidationError) -> tuple[str, str]:
                 return "入力してください", "Must not be empty"
             return f"{n}文字以上で入力してください", f"Must be at least {n} characters"
         case "format":
+            if isinstance(error.cause, DateOutOfRange):
+                return OUT_OF_RANGE
             return FORMAT_MESSAGES.get(value, ("形式が正しくありません", "Invalid format"))
         case "pattern":
             return "入力形式が正しくありません", "Does not match the expected format"

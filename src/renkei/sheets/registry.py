@@ -65,14 +65,29 @@ def _is_datetime(value: object) -> bool:
     return True
 
 
+def _in_range(value: object) -> bool:
+    """Raises DateOutOfRange for a (well-formed) date or date-time string outside the plausible years."""
+    if isinstance(value, str) and not messages.EARLIEST_YEAR <= int(value[:4]) <= messages.LATEST_YEAR:
+        raise messages.DateOutOfRange(value[:4])
+    return True
+
+
 def _format_checker() -> FormatChecker:
-    """The 2020-12 format checker with a date-time check that needs no optional extras."""
+    """The 2020-12 format checker with date and date-time checks that need no optional extras and refuse
+    implausible years (each with its own message, see messages.of)."""
     checker = FormatChecker(())
     checker.checkers = dict(Draft202012Validator.FORMAT_CHECKER.checkers)
+    is_date, date_raises = checker.checkers["date"]
     # Without rfc3339-validator installed jsonschema silently accepts any date-time string;
     # our own check behaves the same whichever extras are present.
-    checker.checks("date-time", raises=ValueError)(_is_datetime)
+    checker.checks("date-time", raises=ValueError)(lambda value: _is_datetime(value) and _in_range(value))
+    checker.checks("date", raises=(ValueError, *_exceptions(date_raises)))(
+        lambda value: bool(is_date(value)) and _in_range(value))
     return checker
+
+
+def _exceptions(raises: type[Exception] | tuple[type[Exception], ...]) -> tuple[type[Exception], ...]:
+    return raises if isinstance(raises, tuple) else (raises,)
 
 
 _FORMAT_CHECKER = _format_checker()
@@ -295,6 +310,10 @@ def _field_errors(error: ValidationError) -> Iterator[FieldError]:
     """Turn one jsonschema error into field errors that point at the offending field itself."""
     path = _pointer(error.absolute_path)
     ja, en = messages.of(error)
+    custom = error.schema.get("x-message") if isinstance(error.schema, dict) else None
+    if isinstance(custom, list) and len(custom) == 2:
+        # A rule the generic wording would not explain (required by another field's choice): the schema's.
+        ja, en = custom
     if error.validator == "required" and isinstance(error.instance, dict):
         # jsonschema reports a missing property at its parent; the form needs the field's own path.
         for name in error.validator_value:

@@ -150,7 +150,10 @@ def _date_sense(registry: SheetRegistry, sheet: SheetDef, data: Any) -> list[Fie
         if not late or not early:
             continue
         late_value, early_value = _parse(late[later]), _parse(early[earlier])
-        if isinstance(late_value, date) and isinstance(early_value, date) and late_value < early_value:
+        # Both days or both moments: a date-time typed into a date field is the schema's error to report,
+        # and Python cannot order a datetime against a date.
+        if (isinstance(late_value, date) and type(late_value) is type(early_value)
+                and late_value < early_value):
             ja, en = registry.field_label(sheet.id, sheet.version, earlier)
             out.append(FieldError(later, NOT_BEFORE[0].format(other=ja), NOT_BEFORE[1].format(other_en=en)))
     return out

@@ -229,6 +229,7 @@ def summary(
         emergency=EmergencySummary(
             entry_id=emergency.id, posted_at=emergency.posted_at, resuscitation=em.get("resuscitation") or {},
             infections=em.get("infections"), blood_type=(em.get("profile") or {}).get("blood_type"),
+            medication_notebook_attachment_ids=em.get("medication_notebook_attachment_ids") or [],
         ) if emergency else None,
         resuscitation_wish=wish,
         resuscitation_conflict=(wish, cpr) in (("dnar", "want"), ("full_treatment", "refuse")),

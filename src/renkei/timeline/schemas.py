@@ -10,6 +10,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from renkei.directory.models import Profession
+from renkei.sheets.messages import EARLIEST_YEAR, LATEST_YEAR
 from renkei.timeline.models import Priority
 from renkei.web.schemas import ResponseModel, StrictModel
 
@@ -202,6 +203,16 @@ class TimelineQuery(StrictModel):
     until: date | None = Field(default=None, description="First posted on or before this day (JST)")
     unread: bool = False
 
+    @field_validator("since", "until")
+    @classmethod
+    def _plausible(cls, day: date | None) -> date | None:
+        # As on the sheets: 0001-01-01 or 9999-12-31 is a typo, and JST midnight of it would overflow.
+        if day is not None and not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+            raise PydanticCustomError(
+                "date_out_of_range", f"must be a date between {EARLIEST_YEAR} and {LATEST_YEAR}",
+                {"ja": f"{EARLIEST_YEAR}年から{LATEST_YEAR}年までの日付を入力してください"})
+        return day
+
     @field_validator("until")
     @classmethod
     def _not_before_since(cls, until: date | None, info: ValidationInfo) -> date | None:
@@ -237,6 +248,8 @@ class EmergencySummary(ResponseModel):
     resuscitation: dict[str, Any]
     infections: dict[str, Any] | None
     blood_type: str | None
+    # The copy of the お薬手帳 that SHEETS.md allows in place of (or beside) a typed medication list.
+    medication_notebook_attachment_ids: list[uuid.UUID] = Field(default_factory=list)
 
 
 class AttendingPhysician(ResponseModel):
