@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             rows = conn.execute(
                 select(*COLUMNS).where(TimelineEntry.patient_id == patient_id, TimelineEntry.is_head.is_(True),
                                        TimelineEntry.record_posted_at.is_not(None))
-                .order_by(TimelineEntry.record_posted_at.desc(), TimelineEntry.id.desc()).limit(limit)
+                .order_by(TimelineEntry.record_posted_at.desc(), TimelineEntry.record_id.desc()).limit(limit)
             ).all()
             conn.rollback()
         items = [{

@@ -249,7 +249,7 @@ def read_floor(settings: Settings, patients: list[str], seconds: float) -> Sampl
                 select(TimelineEntry.id, TimelineEntry.payload_ct)
                 .where(TimelineEntry.patient_id == pid, TimelineEntry.is_head.is_(True),
                        TimelineEntry.record_posted_at.is_not(None))
-                .order_by(TimelineEntry.record_posted_at.desc(), TimelineEntry.id.desc()).limit(50)
+                .order_by(TimelineEntry.record_posted_at.desc(), TimelineEntry.record_id.desc()).limit(50)
             ).all()
             data_keys: dict[str, bytes] = {}
             for entry_id, blob in rows:

@@ -22,7 +22,7 @@ def test_cursor_pages_walk_every_entry_once_newest_first(client, db, world, as_u
     nurse, doctor = as_user(world.nurse), as_user(world.physician)
     ids = [posted(client, nurse, world.patient_id, "message", {"text": f"連絡{i}"})["id"] for i in range(7)]
     same_moment = db.get(TimelineEntry, uuid.UUID(ids[3])).record_posted_at
-    for entry_id in ids[2:5]:  # ties on the posting time must still page deterministically (by id)
+    for entry_id in ids[2:5]:  # ties on the posting time must still page deterministically (by record)
         row = db.get(TimelineEntry, uuid.UUID(entry_id))
         row.posted_at = row.record_posted_at = same_moment
     db.flush()
@@ -37,6 +37,26 @@ def test_cursor_pages_walk_every_entry_once_newest_first(client, db, world, as_u
     assert pages == 3 and sorted(seen) == sorted(ids) and len(seen) == len(set(seen))
     stamps = [(db.get(TimelineEntry, uuid.UUID(i)).record_posted_at, i) for i in seen]
     assert stamps == sorted(stamps, key=lambda s: (s[0], s[1]), reverse=True)
+
+
+def test_records_amended_between_two_page_loads_are_neither_repeated_nor_skipped(client, db, world, as_user):
+    # Ties on the first posting time are broken by the record, which an amendment keeps, not by the row id
+    # of its current version, which an amendment replaces: the record must not jump across the cursor.
+    nurse, doctor = as_user(world.nurse), as_user(world.physician)
+    entries = [posted(client, nurse, world.patient_id, "message", {"text": f"連絡{i}"}) for i in range(8)]
+    same_moment = db.get(TimelineEntry, uuid.UUID(entries[0]["id"])).record_posted_at
+    for entry in entries:
+        row = db.get(TimelineEntry, uuid.UUID(entry["id"]))
+        row.posted_at = row.record_posted_at = same_moment
+    db.flush()
+    first = feed(client, doctor, world.patient_id, limit=4)
+    for entry in entries:
+        assert amend(client, nurse, entry, {"text": entry["data"]["text"] + "（訂正）"}).status_code == 201
+    second = feed(client, doctor, world.patient_id, limit=4, cursor=first["next_cursor"])
+    records = [e["record_id"] for e in first["items"] + second["items"]]
+    assert sorted(records) == sorted(e["record_id"] for e in entries)
+    assert [e["version"] for e in second["items"]] == [2, 2, 2, 2]
+    assert second["next_cursor"] is None
 
 
 def test_filters_by_sheet_kind_and_author_profession(client, world, as_user, team):

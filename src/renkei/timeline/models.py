@@ -37,8 +37,9 @@ class TimelineEntry(SQLModel, table=True):
     __tablename__ = "timeline_entry"
     __table_args__ = (
         UniqueConstraint("record_id", "version", name="uq_timeline_entry_record_version"),
-        # The feed: a patient's current versions by when each record was first posted.
-        Index("ix_timeline_entry_record_feed", "patient_id", "is_head", "record_posted_at", "id"),
+        # The feed: a patient's current versions by when each record was first posted, ties broken by the
+        # record id (an amendment's new row id would move the record across a page cursor).
+        Index("ix_timeline_entry_feed_by_record", "patient_id", "is_head", "record_posted_at", "record_id"),
         Index("ix_timeline_entry_sheet", "patient_id", "sheet_id", "is_head", "status"),
     )
 

@@ -50,7 +50,7 @@ _FEED = keys.with_active_key(
     .where(_entry_t.c.patient_id == bindparam(views.PATIENT_PARAM), _entry_t.c.is_head.is_(True),
            _entry_t.c.record_posted_at.is_not(None),
            _entry_t.c.category.in_(bindparam("feed_categories", expanding=True)))
-    .order_by(_entry_t.c.record_posted_at.desc(), _entry_t.c.id.desc())
+    .order_by(_entry_t.c.record_posted_at.desc(), _entry_t.c.record_id.desc())
     .limit(bindparam("feed_limit", type_=Integer)),
     _entry_t, bindparam(views.PATIENT_PARAM),
 ).execution_options(**{BINARY_RESULTS: True})
@@ -104,8 +104,8 @@ def _timeline_fields(
                                                         _read_t.c.user_id == actor.user_id))
         q = q.where(t.c.status == EntryStatus.final, t.c.author_id != actor.user_id, ~read)
     if query.cursor:
-        posted_at, entry_id = decode_cursor(query.cursor)
-        q = q.where(or_(first_posted < posted_at, and_(first_posted == posted_at, t.c.id < entry_id)))
+        posted_at, record_id = decode_cursor(query.cursor)
+        q = q.where(or_(first_posted < posted_at, and_(first_posted == posted_at, t.c.record_id < record_id)))
     # The same categories access.category_clause narrows other lists to, bound into the prebuilt statement.
     rows = session.execute(q, {views.READER_PARAM: actor.user_id, views.PATIENT_PARAM: patient_id,
                                "feed_categories": access.category_values(decision),
@@ -118,7 +118,7 @@ def _timeline_fields(
     fields = views.build_fields(session, keyring=keyring, settings=settings, actor=actor, entries=page,
                                 flagged=True, readable={patient_id: decision.categories}, as_json=as_json)
     last = page[-1] if more else None
-    return fields, encode_cursor(last.record_posted_at, last.id) if last is not None else None
+    return fields, encode_cursor(last.record_posted_at, last.record_id) if last is not None else None
 
 
 def check_kinds(registry: SheetRegistry, query: TimelineQuery) -> None:
@@ -248,20 +248,20 @@ def summary(
 # -- cursor ----------------------------------------------------------------------------------
 
 
-def encode_cursor(posted_at: datetime, entry_id: uuid.UUID) -> str:
-    """Opaque to clients: where the next page starts (position in the stable posted_at/id order)."""
-    raw = json.dumps([posted_at.astimezone(UTC).isoformat(), str(entry_id)]).encode()
+def encode_cursor(posted_at: datetime, record_id: uuid.UUID) -> str:
+    """Opaque to clients: where the next page starts (position in the stable first-posted/record order)."""
+    raw = json.dumps([posted_at.astimezone(UTC).isoformat(), str(record_id)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        stamp, entry_id = json.loads(raw)
+        stamp, record_id = json.loads(raw)
         posted_at = datetime.fromisoformat(stamp)
         if posted_at.tzinfo is None:
             raise ValueError("naive")
-        return posted_at, uuid.UUID(entry_id)
+        return posted_at, uuid.UUID(record_id)
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
         raise InvalidInput(fields=[FieldProblem("/query/cursor", "カーソルが正しくありません",
                                                 "Invalid cursor")]) from None
@@ -286,7 +286,7 @@ def _latest(session: Session, patient_id: uuid.UUID, sheet_id: str) -> TimelineE
             TimelineEntry.is_head.is_(True), TimelineEntry.status == EntryStatus.final,
             paper.not_paper(),  # a paper form awaiting transcription holds no structured status
         # The most recently recorded sheet, as the timeline orders them (an amended older one stays older).
-        ).order_by(TimelineEntry.record_posted_at.desc(), TimelineEntry.id.desc()).limit(1)
+        ).order_by(TimelineEntry.record_posted_at.desc(), TimelineEntry.record_id.desc()).limit(1)
     ).first()
 
 

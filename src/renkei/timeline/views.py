@@ -76,7 +76,7 @@ _CURRENT_EMERGENCY = (
     .where(_entry_t.c.patient_id == bindparam("patient_id"), _entry_t.c.sheet_id == "emergency-info",
            _entry_t.c.is_head.is_(True), _entry_t.c.status == EntryStatus.final.value,
            paper.not_paper(_entry_t.c))
-    .order_by(_entry_t.c.record_posted_at.desc(), _entry_t.c.id.desc())
+    .order_by(_entry_t.c.record_posted_at.desc(), _entry_t.c.record_id.desc())
     .limit(1)
 )
 _ATTACHED_FLAG = exists(select(_attached_t.c.entry_id).where(
