@@ -75,6 +75,30 @@ def test_amendment_is_sent_again_to_the_same_addressees(client, world, as_user, 
     assert amended["awaiting_acknowledgement"] is True
 
 
+def test_an_older_version_cannot_be_acknowledged_in_place_of_the_current_one(client, world, as_user, team):
+    msw, cm = as_user(team.msw), as_user(team.care_manager)
+    sent = posted(client, msw, world.patient_id, "discharge-info",
+                  recipients=[{"user_id": str(team.care_manager.id)}])
+    amended = amend(client, msw, sent, example("discharge-info"), "退院予定日の変更").json()
+    r = client.post(f"/api/v1/entries/{sent['id']}/acknowledge", headers=cm)
+    assert r.status_code == 409 and r.json()["error"] == "entry_not_current"
+    old = client.get(f"/api/v1/entries/{sent['id']}", headers=msw).json()
+    assert [x["acknowledged_at"] for x in old["recipients"]] == [None]
+    current = client.post(f"/api/v1/entries/{amended['id']}/acknowledge", headers=cm)
+    assert current.status_code == 200 and current.json()["awaiting_acknowledgement"] is False
+
+
+def test_an_entry_marked_entered_in_error_asks_for_no_receipt(client, world, as_user, team):
+    msw = as_user(team.msw)
+    sent = posted(client, msw, world.patient_id, "discharge-info",
+                  recipients=[{"user_id": str(team.care_manager.id)}])
+    marked = client.post(f"/api/v1/entries/{sent['id']}/entered-in-error", headers=msw,
+                         json={"reason": "別の患者の記録"})
+    assert marked.status_code == 200, marked.text
+    r = client.post(f"/api/v1/entries/{sent['id']}/acknowledge", headers=as_user(team.care_manager))
+    assert r.status_code == 409 and r.json()["error"] == "entry_entered_in_error"
+
+
 def test_unread_counts_per_patient_drop_as_entries_are_read(client, db, keyring, world, as_user):
     doctor, nurse = as_user(world.physician), as_user(world.nurse)
     second = make_patient(db, keyring, world.physician, name="佐藤 一", name_kana="サトウ ハジメ")

@@ -341,6 +341,12 @@ def acknowledge(
                      reason="outside_break_glass_scope", patient_id=entry.patient_id, targets=[entry.id],
                      grant_id=decision.grant_id, event=EntryEvent.acknowledged.value)
         raise NotARecipient("Emergency access is read-only: only the care team acknowledges receipt")
+    # Receipt is of what the sender stands by now: an older version would leave the current one awaiting
+    # (and flagged overdue) while the recipient believes it done; a retracted entry asks for no receipt.
+    if entry.status == EntryStatus.entered_in_error:
+        raise EntryEnteredInError()
+    if not entry.is_head:
+        raise EntryNotCurrent("A newer version of this entry exists: acknowledge that one")
     mine = [
         r for r in session.scalars(select(EntryRecipient).where(EntryRecipient.entry_id == entry.id))
         if r.user_id == actor.user_id or (r.user_id is None and r.organisation_id == actor.organisation_id)
