@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+from renkei.timeline import addressed
 from renkei.timeline.models import TimelineEntry
-from tests.factories import grant_consent, make_patient
+from tests.factories import actor_of, grant_consent, make_patient
 from tests.timeline.support import amend, example, posted
 
 
@@ -97,6 +98,19 @@ def test_an_entry_marked_entered_in_error_asks_for_no_receipt(client, world, as_
     assert marked.status_code == 200, marked.text
     r = client.post(f"/api/v1/entries/{sent['id']}/acknowledge", headers=as_user(team.care_manager))
     assert r.status_code == 409 and r.json()["error"] == "entry_entered_in_error"
+
+
+def test_patient_list_counts_each_sheet_awaiting_my_receipt_once(client, db, settings, world, as_user, team):
+    msw = as_user(team.msw)
+    both = [{"user_id": str(team.care_manager.id)}, {"organisation_id": str(team.care_office.id)}]
+    first = posted(client, msw, world.patient_id, "discharge-info", recipients=both)
+    second = posted(client, msw, world.patient_id, "message", {"text": "退院日が決まりました"},
+                    recipients=[{"user_id": str(team.care_manager.id)}])
+    same_moment = db.get(TimelineEntry, uuid.UUID(first["id"])).posted_at
+    db.get(TimelineEntry, uuid.UUID(second["id"])).posted_at = same_moment
+    db.flush()
+    flags = addressed.patient_flags(db, settings=settings, actor=actor_of(team.care_manager))
+    assert flags[world.patient_id].awaiting_my_ack == 2
 
 
 def test_unread_counts_per_patient_drop_as_entries_are_read(client, db, keyring, world, as_user):

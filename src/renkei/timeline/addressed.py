@@ -82,13 +82,15 @@ def patient_flags(session: Session, *, settings: Settings, actor: Actor) -> dict
     for patient_id, count in urgent:
         flags[patient_id].urgent_unread = count
     overdue_before = utcnow() - timedelta(hours=settings.ack_overdue_hours)
+    # One per entry (addressed to me and to my office is still one sheet to acknowledge), entry by entry:
+    # two sheets posted at the same moment are two.
     pending = session.execute(
-        select(TimelineEntry.patient_id, TimelineEntry.posted_at)
+        select(TimelineEntry.patient_id, TimelineEntry.id, TimelineEntry.posted_at)
         .join(EntryRecipient, EntryRecipient.entry_id == TimelineEntry.id)
         .where(*_live(actor), _addressed_to_me(actor), EntryRecipient.acknowledged_at.is_(None))
         .distinct()
     ).all()
-    for patient_id, posted_at in pending:
+    for patient_id, _entry_id, posted_at in pending:
         flags[patient_id].awaiting_my_ack += 1
         if posted_at is not None and posted_at < overdue_before:
             flags[patient_id].overdue += 1
