@@ -5,6 +5,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from renkei.sheets import service as sheets_service
 from renkei.sheets.registry import SheetRegistry
 from tests.sheets.support import SCHEMA_FILES, SCHEMAS_DIR
 from tests.sheets.examples import EXAMPLES
@@ -102,3 +103,42 @@ def test_replacing_one_part_of_a_valid_sheet_reports_errors_only_inside_that_par
     for error in REGISTRY.validate(sheet_id, 1, data):
         assert error.path.startswith(f"/{name}"), error
         assert_points_into_instance_or_schema(data, error.path)
+
+
+def date_leaves(node, pointer: str = ""):
+    """Pointers of the example's values that look like dates or date-times (the fields date checks read)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from date_leaves(value, f"{pointer}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from date_leaves(value, f"{pointer}/{i}")
+    elif isinstance(node, str) and len(node) >= 10 and node[4] + node[7] == "--" and node[:4].isdigit():
+        yield pointer
+
+
+DATE_LEAVES = {sheet_id: list(date_leaves(EXAMPLES[sheet_id])) for sheet_id in SHEET_IDS}
+years = st.integers(min_value=0, max_value=9999).map(lambda y: f"{y:04d}")
+date_ish = st.one_of(
+    st.dates().map(lambda d: d.isoformat()),
+    st.datetimes().map(lambda d: d.isoformat() + "+09:00"),
+    st.datetimes().map(lambda d: d.isoformat()),
+    st.tuples(years, st.integers(0, 13), st.integers(0, 32)).map(lambda t: f"{t[0]}-{t[1]:02d}-{t[2]:02d}"),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(sheet_id=st.sampled_from([s for s in SHEET_IDS if DATE_LEAVES[s]]), data=st.data())
+def test_any_value_in_the_date_fields_of_a_valid_sheet_is_reported_never_raised(sheet_id, data):
+    # The schema check and the date-sense checks (not in the future, not before another date) together, as
+    # posting runs them: a value of the wrong kind must come back as a field error, not an exception.
+    sheet = REGISTRY.get(sheet_id, 1)
+    document = json.loads(json.dumps(EXAMPLES[sheet_id]))
+    for pointer in data.draw(st.lists(st.sampled_from(DATE_LEAVES[sheet_id]), min_size=1, max_size=3)):
+        parts = tokens(pointer)
+        key = int(parts[-1]) if parts[-1].isdigit() else parts[-1]
+        resolve(document, parts[:-1])[key] = data.draw(date_ish)
+    for error in sheets_service.field_errors(REGISTRY, sheet, document):
+        assert error.message_ja and error.message_en
+        assert_points_into_instance_or_schema(document, error.path)
