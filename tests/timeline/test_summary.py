@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from tests.timeline.support import amend, example, posted
+from sqlalchemy import func, select
+
+from renkei.timeline.models import TimelineEntry
+from tests.timeline.support import amend, etag_of, example, post, posted
 
 
 def summary(client, headers, patient_id):
@@ -114,3 +117,39 @@ def test_superseded_acps_are_counted_once_each_without_amendments_or_entries_in_
     card = summary(client, doctor, world.patient_id)
     assert card["acp"]["entry_id"] == amended["id"]
     assert card["acp"]["superseded_versions"] == 1
+
+
+def test_an_acp_dated_before_the_current_one_cannot_replace_it(client, db, world, as_user):
+    doctor = as_user(world.physician)
+    current = posted(client, doctor, world.patient_id, "acp", example("acp", record_date="2025-06-01"))
+    before = db.scalar(select(func.count()).select_from(TimelineEntry))
+    r = post(client, doctor, world.patient_id, "acp", example("acp", record_date="2024-03-10"))
+    assert r.status_code == 422, r.text
+    [problem] = r.json()["fields"]
+    assert problem["path"] == "/data/record_date" and "2025-06-01" in problem["message_ja"]
+    assert db.scalar(select(func.count()).select_from(TimelineEntry)) == before
+    assert summary(client, doctor, world.patient_id)["acp"]["entry_id"] == current["id"]
+
+
+def test_an_older_acp_saved_as_a_draft_cannot_be_posted_over_the_current_one(client, world, as_user):
+    doctor = as_user(world.physician)
+    draft = posted(client, doctor, world.patient_id, "acp", example("acp", record_date="2024-03-10"),
+                   status="draft")
+    current = posted(client, doctor, world.patient_id, "acp", example("acp", record_date="2025-06-01"))
+    r = client.put(f"/api/v1/entries/{draft['id']}", headers={**doctor, "If-Match": etag_of(draft)},
+                   json={"data": example("acp", record_date="2024-03-10"), "status": "final"})
+    assert r.status_code == 422 and r.json()["fields"][0]["path"] == "/data/record_date"
+    assert summary(client, doctor, world.patient_id)["acp"]["entry_id"] == current["id"]
+
+
+def test_an_acp_of_the_same_day_or_later_replaces_the_current_one_and_old_ones_stay_amendable(
+        client, world, as_user):
+    doctor = as_user(world.physician)
+    first = posted(client, doctor, world.patient_id, "acp", example("acp", record_date="2025-06-01"))
+    same_day = posted(client, doctor, world.patient_id, "acp", example("acp", record_date="2025-06-01"))
+    assert summary(client, doctor, world.patient_id)["acp"]["entry_id"] == same_day["id"]
+    later = posted(client, doctor, world.patient_id, "acp", example("acp", record_date="2025-07-01"))
+    assert summary(client, doctor, world.patient_id)["acp"]["entry_id"] == later["id"]
+    corrected = amend(client, doctor, first, example("acp", record_date="2025-05-31"), "日付の訂正")
+    assert corrected.status_code == 201, corrected.text
+    assert summary(client, doctor, world.patient_id)["acp"]["entry_id"] == later["id"]

@@ -25,7 +25,7 @@ from renkei.config import Settings
 from renkei.crypto.keyring import Keyring
 from renkei.db.session import after_commit, upsert
 from renkei.db.types import new_id, utcnow
-from renkei.errors import Forbidden, NotFound
+from renkei.errors import FieldProblem, Forbidden, InvalidInput, NotFound
 from renkei.notify import entries as notify_entries
 from renkei.sheets import service as sheets
 from renkei.sheets.registry import SheetDef, SheetRegistry
@@ -407,6 +407,8 @@ def _store(
 ) -> None:
     """Seal the payload (with the fields the platform owns) and, when posting, link and mark what follows."""
     posting = entry.status == EntryStatus.final
+    if posting and entry.record_posted_at is None and sheet.id == "acp":
+        _check_not_older_than_current_acp(session, keyring, entry.patient_id, checked.data)
     if posting:
         entry.posted_at = now
         entry.record_posted_at = entry.record_posted_at or now
@@ -423,6 +425,29 @@ def _store(
         content.link_attachments(session, entry, checked.data, [a.attachment_id for a in checked.attachments],
                                  now)
         record_reads(session, entry.author_id, [entry.id])
+
+
+def _check_not_older_than_current_acp(
+    session: Session, keyring: Keyring, patient_id: uuid.UUID, data: dict[str, Any]
+) -> None:
+    """The newest posted ACP record is the current one (the status card, the emergency card, a break-the-glass
+    reader all show it). An ACP discussion dated before the current one, posted now (an old paper form found
+    and typed in), would silently replace the patient's current wishes: refused, naming the date."""
+    record = views.current_acp_record(session, patient_id)
+    head = session.scalars(select(TimelineEntry).where(
+        TimelineEntry.record_id == record, TimelineEntry.is_head.is_(True))).first() if record else None
+    if head is None:
+        return
+    current = _payload(session, keyring, head).get("record_date")
+    new = data.get("record_date")
+    # Both are schema-checked YYYY-MM-DD strings, which order as the dates they name.
+    if isinstance(current, str) and isinstance(new, str) and new < current:
+        raise InvalidInput("The ACP is dated before the current one", fields=[FieldProblem(
+            "/data/record_date",
+            f"現在の人生会議の記録（{current}）より前の日付です。登録すると現在の意向として表示されるため、"
+            "古い記録は現在の記録への添付や連絡で共有してください",
+            f"Earlier than the current ACP record ({current}): posting it would show it as the current "
+            "wishes. Share an older record as an attachment or a message instead")])
 
 
 def _platform_fields(sheet: SheetDef, data: dict[str, Any], provided_at: datetime | None) -> dict[str, Any]:
