@@ -408,7 +408,7 @@ def _store(
     """Seal the payload (with the fields the platform owns) and, when posting, link and mark what follows."""
     posting = entry.status == EntryStatus.final
     if posting and entry.record_posted_at is None and sheet.id == "acp":
-        _check_not_older_than_current_acp(session, keyring, entry.patient_id, checked.data)
+        _check_not_older_than_current_acp(session, keyring, entry, checked.data)
     if posting:
         entry.posted_at = now
         entry.record_posted_at = entry.record_posted_at or now
@@ -428,12 +428,14 @@ def _store(
 
 
 def _check_not_older_than_current_acp(
-    session: Session, keyring: Keyring, patient_id: uuid.UUID, data: dict[str, Any]
+    session: Session, keyring: Keyring, entry: TimelineEntry, data: dict[str, Any]
 ) -> None:
     """The newest posted ACP record is the current one (the status card, the emergency card, a break-the-glass
     reader all show it). An ACP discussion dated before the current one, posted now (an old paper form found
     and typed in), would silently replace the patient's current wishes: refused, naming the date."""
-    record = views.current_acp_record(session, patient_id)
+    record = views.current_acp_record(session, entry.patient_id)
+    if record == entry.record_id:
+        return
     head = session.scalars(select(TimelineEntry).where(
         TimelineEntry.record_id == record, TimelineEntry.is_head.is_(True))).first() if record else None
     if head is None:

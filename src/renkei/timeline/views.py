@@ -94,7 +94,9 @@ def _current_acp(t: Any, patient: ColumnElement[Any]) -> Select[tuple[uuid.UUID]
     return (
         select(t.c.record_id)
         .where(t.c.patient_id == patient, t.c.sheet_id == "acp", t.c.is_head.is_(True),
-               t.c.status == EntryStatus.final.value, paper.not_paper(t.c))
+               t.c.status == EntryStatus.final.value, paper.not_paper(t.c),
+               # A row being posted in this transaction, not yet stamped: PostgreSQL sorts NULL first.
+               t.c.record_posted_at.is_not(None))
         .order_by(t.c.record_posted_at.desc(), t.c.record_id.desc())
         .limit(1)
     )
