@@ -67,6 +67,13 @@ def test_the_search_filters_by_action_and_date_range(ctx, region):
     assert 'id="a-until-err"' in wrong.text
 
 
+@pytest.mark.parametrize(("name", "day"), [("until", "9999-12-31"), ("since", "0001-01-01")])
+def test_an_implausible_date_in_the_search_is_marked_on_its_field_not_a_crash(ctx, region, name, day):
+    params = {"patient_id": str(ctx.patient_id), name: day}
+    page = ctx.client.get("/admin/audit", headers=region, params=params)
+    assert page.status_code == 200 and f'id="a-{name}-err"' in page.text
+
+
 def test_each_emergency_access_links_to_its_own_audit_rows(ctx):
     grant = ctx.break_glass(ctx.er_physician)
     er = ctx.headers(ctx.er_physician)

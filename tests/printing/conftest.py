@@ -113,10 +113,22 @@ def print_every_field(client: TestClient, registry: SheetRegistry, result: Print
                               entries_by_sheet={k: e["id"] for k, e in result.entries.items()})
         printed = []
         for data in generator.instances():
+            if sheet.id == "acp":
+                retire_current_acp(client, default, patient_id)
             entry = posted(client, headers, patient_id, sheet.id, data, version=sheet.version)
             pdf = fetch(client, default, f"/print/entries/{entry['id']}.pdf")
             printed.append((expectations(builder, sheet, entry["data"]), pdf_text(pdf)))
         result.every_field[f"{sheet.id}/{sheet.version}"] = printed
+
+
+def retire_current_acp(client: TestClient, headers: dict[str, str], patient_id) -> None:
+    """Mark the current ACP entered in error: the generated instances are dated years before the example,
+    and an ACP dated before the current one is refused (an old discussion must not become current)."""
+    card = client.get(f"/api/v1/patients/{patient_id}/summary", headers=headers).json()
+    if card["acp"] is not None:
+        r = client.post(f"/api/v1/entries/{card['acp']['entry_id']}/entered-in-error", headers=headers,
+                        json={"reason": "印刷試験のため"})
+        assert r.status_code == 200, r.text
 
 
 def fetch(client: TestClient, headers: dict[str, str], url: str) -> bytes:

@@ -12,7 +12,7 @@ from tests.factories import auth_headers
 from tests.printing.conftest import ARTIFACTS
 from tests.printing.support import intake, photo, printout
 from tests.printing.test_print_forms import flat
-from tests.timeline.support import etag_of, posted
+from tests.timeline.support import etag_of, example, posted
 
 DPI = 100
 
@@ -78,6 +78,19 @@ def test_card_shows_the_current_dnar_not_a_later_full_treatment_entry_entered_in
         text = flat("".join(pdf_text(_card(client, doctor, world.patient_id, folded=folded))))
         assert "■心肺蘇生は望まない" in text
         assert "■全ての処置を希望" not in text
+
+
+def test_card_prints_the_conditions_of_conditional_wishes(client, world, doctor):
+    posted(client, doctor, world.patient_id, "emergency-info", {"resuscitation": {"wish": "not_confirmed"}})
+    acp = example("acp")
+    acp["treatment_preferences"].update(cpr="conditional", cpr_condition="回復の見込みがあるときのみ",
+                                        ambulance="conditional", ambulance_condition="骨折など苦痛の強いとき")
+    posted(client, doctor, world.patient_id, "acp", acp)
+    for folded in (False, True):
+        text = flat("".join(pdf_text(_card(client, doctor, world.patient_id, folded=folded))))
+        assert "心肺蘇生□希望する■条件付き□希望しない□未定（条件：回復の見込みがあるときのみ）" in text
+    text = flat("".join(pdf_text(_card(client, doctor, world.patient_id))))
+    assert "（条件：骨折など苦痛の強いとき）" in text
 
 
 def test_card_prints_the_latest_amendment_of_the_emergency_sheet(client, world, doctor):

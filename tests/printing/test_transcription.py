@@ -164,3 +164,19 @@ def test_the_status_card_warns_of_a_newer_emergency_form_on_paper_until_it_is_tr
              paper_intake_id=filed["id"])
     assert r.status_code == 201, r.text
     assert client.get(summary_url, headers=nurse).json()["paper_awaiting"] == []
+
+
+def test_an_old_acp_form_on_paper_is_not_typed_in_over_the_current_acp(client, world, as_user):
+    doctor = as_user(world.physician)
+    current = post(client, doctor, world.patient_id, "acp", example("acp", record_date="2025-06-01")).json()
+    pdf = printout(client, doctor, f"/print/blank/acp.pdf?patient_id={world.patient_id}")
+    filed = intake(client, doctor, photo(pdf)).json()
+    r = post(client, doctor, world.patient_id, "acp", example("acp", record_date="2024-03-10"),
+             paper_intake_id=filed["id"])
+    assert r.status_code == 422, r.text
+    [problem] = r.json()["fields"]
+    assert problem["path"] == "/data/record_date" and "2025-06-01" in problem["message_ja"]
+    assert "画像" in problem["message_ja"], "the advice fits a form that is already on the timeline"
+    card = client.get(f"/api/v1/patients/{world.patient_id}/summary", headers=doctor).json()
+    assert card["acp"]["entry_id"] == current["id"]
+    assert [i["id"] for i in _awaiting(client, doctor, world.patient_id)] == [filed["id"]]

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from renkei.audit import queries
 from renkei.audit.dependencies import AuditorDep
 from renkei.db.session import SessionDep
+from renkei.db.types import plausible_day
 from renkei.web.i18n import catalogue, lang_of
 from renkei.web.pages import page_context
 from renkei.web.templating import render
@@ -38,10 +39,14 @@ def _day(value: str, name: str, errors: list[str]) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         errors.append(name)
         return None
+    if not plausible_day(day):  # 0001-01-01 or 9999-12-31 would overflow in the JST range below
+        errors.append(name)
+        return None
+    return day
 
 
 def _jst_midnight(day: date) -> datetime:

@@ -141,5 +141,14 @@ def today_jst() -> date:
     return datetime.now(JST).date()
 
 
+# Dates the records can hold: a patient's birth (the patient record allows 1890 on) to well past any plan.
+# Outside them a value is a typo (9999-12-31, 0001-01-01), and date arithmetic on it would overflow.
+EARLIEST_YEAR, LATEST_YEAR = 1890, 2199
+
+
+def plausible_day(day: date) -> bool:
+    return EARLIEST_YEAR <= day.year <= LATEST_YEAR
+
+
 def new_id() -> uuid.UUID:
     return uuid.uuid4()

@@ -6,6 +6,8 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
+from renkei.db import types as db_types
+
 TYPE_NAMES = {
     "string": ("文字列", "a string"),
     "integer": ("整数", "an integer"),
@@ -27,9 +29,7 @@ FORMAT_MESSAGES = {
 
 FALLBACK = ("入力内容が正しくありません", "Invalid value")
 
-# Dates a sheet can hold: a patient's birth (the patient record allows 1890 on) to well past any plan. Outside
-# them a value is a typo (9999-12-31, 0001-01-01), and date arithmetic on it would overflow.
-EARLIEST_YEAR, LATEST_YEAR = 1890, 2199
+EARLIEST_YEAR, LATEST_YEAR = db_types.EARLIEST_YEAR, db_types.LATEST_YEAR
 
 
 class DateOutOfRange(ValueError):

@@ -10,7 +10,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from renkei.directory.models import Profession
-from renkei.sheets.messages import EARLIEST_YEAR, LATEST_YEAR
+from renkei.db.types import EARLIEST_YEAR, LATEST_YEAR, plausible_day
 from renkei.timeline.models import Priority
 from renkei.web.schemas import ResponseModel, StrictModel
 
@@ -207,7 +207,7 @@ class TimelineQuery(StrictModel):
     @classmethod
     def _plausible(cls, day: date | None) -> date | None:
         # As on the sheets: 0001-01-01 or 9999-12-31 is a typo, and JST midnight of it would overflow.
-        if day is not None and not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+        if day is not None and not plausible_day(day):
             raise PydanticCustomError(
                 "date_out_of_range", f"must be a date between {EARLIEST_YEAR} and {LATEST_YEAR}",
                 {"ja": f"{EARLIEST_YEAR}年から{LATEST_YEAR}年までの日付を入力してください"})

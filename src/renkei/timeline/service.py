@@ -443,13 +443,21 @@ def _check_not_older_than_current_acp(
     current = _payload(session, keyring, head).get("record_date")
     new = data.get("record_date")
     # Both are schema-checked YYYY-MM-DD strings, which order as the dates they name.
-    if isinstance(current, str) and isinstance(new, str) and new < current:
-        raise InvalidInput("The ACP is dated before the current one", fields=[FieldProblem(
-            "/data/record_date",
-            f"現在の人生会議の記録（{current}）より前の日付です。登録すると現在の意向として表示されるため、"
-            "古い記録は現在の記録への添付や連絡で共有してください",
-            f"Earlier than the current ACP record ({current}): posting it would show it as the current "
-            "wishes. Share an older record as an attachment or a message instead")])
+    if not (isinstance(current, str) and isinstance(new, str) and new < current):
+        return
+    if entry.transcribes_id is not None:
+        # The photographed form stays on the timeline as it is; only its typed copy would become current.
+        advice = ("紙の用紙（画像）は記録に残っています。転記せず、必要なら連絡で経緯を共有してください",
+                  "The photographed form stays on the timeline: leave it untranscribed and, if needed, "
+                  "explain in a message")
+    else:
+        advice = ("古い記録は連絡や添付で共有してください",
+                  "Share an older record as a message or attachment")
+    raise InvalidInput("The ACP is dated before the current one", fields=[FieldProblem(
+        "/data/record_date",
+        f"現在の人生会議の記録（{current}）より前の日付です。登録すると現在の意向として表示されます。{advice[0]}",
+        f"Earlier than the current ACP record ({current}): posting it would show it as the current wishes. "
+        f"{advice[1]}")])
 
 
 def _platform_fields(sheet: SheetDef, data: dict[str, Any], provided_at: datetime | None) -> dict[str, Any]:
