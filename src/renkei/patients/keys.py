@@ -130,15 +130,15 @@ def loads(payload: bytes) -> Any:
         return json.loads(payload)
 
 
-# json.dumps writes these for non-finite floats; they are not JSON, so a payload holding them is re-encoded.
-_NOT_JSON = (b"NaN", b"Infinity")
 
 
 def as_json(payload: bytes) -> msgspec.Raw | Any:
     """A decrypted JSON payload to embed in a JSON response as it is (no parse, no re-encoding): what
     `seal_json` wrote is JSON of the same value, except for NaN and Infinity, which are parsed (`loads`).
     Only for values passed through untouched; the payload is authenticated, so it is ours as written."""
-    if any(token in payload for token in _NOT_JSON):
+    # json.dumps writes these for non-finite floats; they are not JSON, so a payload holding them (or text
+    # that merely contains the words) is parsed. (Two plain tests: a generator over a tuple costs 3x more.)
+    if b"NaN" in payload or b"Infinity" in payload:
         return loads(payload)
     return msgspec.Raw(payload)
 
