@@ -141,8 +141,10 @@ def _problems(session: Session, data: ConsentCreate) -> list[FieldProblem]:
 
 
 def _lock_patient(session: Session, patient_id: uuid.UUID) -> None:
-    # Serialises consent changes of one patient on PostgreSQL (SQLite already holds the write lock).
-    session.execute(select(Patient.id).where(Patient.id == patient_id).with_for_update())
+    # Serialises consent changes of one patient on PostgreSQL (SQLite already holds the write lock). NO KEY
+    # UPDATE: a request with an Idempotency-Key already holds the KEY SHARE lock of that key's foreign key to
+    # the patient, which FOR UPDATE conflicts with: two such requests would deadlock.
+    session.execute(select(Patient.id).where(Patient.id == patient_id).with_for_update(key_share=True))
 
 
 def list_consents(
