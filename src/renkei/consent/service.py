@@ -140,6 +140,13 @@ def _problems(session: Session, data: ConsentCreate) -> list[FieldProblem]:
     return problems
 
 
+def _check_withdrawable(consent: Consent) -> None:
+    if consent.superseded_at is not None:
+        raise Conflict("Only the current consent can be withdrawn")
+    if consent.withdrawn_at is not None:
+        raise Conflict("This consent has already been withdrawn")
+
+
 def _lock_patient(session: Session, patient_id: uuid.UUID) -> None:
     # Serialises consent changes of one patient on PostgreSQL (SQLite already holds the write lock). NO KEY
     # UPDATE: a request with an Idempotency-Key already holds the KEY SHARE lock of that key's foreign key to
@@ -215,10 +222,7 @@ def withdraw(
     consent = session.get(Consent, consent_id)
     if consent is None or consent.patient_id != patient_id:
         raise NotFound()
-    if consent.superseded_at is not None:
-        raise Conflict("Only the current consent can be withdrawn")
-    if consent.withdrawn_at is not None:
-        raise Conflict("This consent has already been withdrawn")
+    _check_withdrawable(consent)
     withdrawn_on = data.withdrawn_on or _today()
     if withdrawn_on > _today() or withdrawn_on < consent.obtained_on:
         raise InvalidInput(fields=[FieldProblem(
@@ -228,6 +232,10 @@ def withdraw(
     reauth.reauthenticate(session, settings=settings, keyring=keyring, actor=actor, password=data.password,
                           otp=data.otp, action=Action.manage_consent, patient_id=patient_id)
     _lock_patient(session, patient_id)
+    # Checked again as committed now: a new version recorded (or a withdrawal) while the password was being
+    # checked would otherwise be overwritten by a withdrawal of the consent it already replaced.
+    session.refresh(consent)
+    _check_withdrawable(consent)
     consent.withdrawn_at, consent.withdrawn_on, consent.withdrawn_by = utcnow(), withdrawn_on, actor.user_id
     consent.withdrawal_ct = keys.seal_json(session, keyring, patient_id, aad=WITHDRAWAL_AAD,
                                            binding=_binding(consent.id), value=data.reason.strip())

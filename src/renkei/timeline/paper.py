@@ -79,7 +79,8 @@ def transcription_target(
                        "A transcription from paper is posted, not saved as a draft")
     paper = session.scalars(
         select(TimelineEntry).where(TimelineEntry.paper_intake_id == paper_intake_id,
-                                    TimelineEntry.patient_id == patient_id).with_for_update()
+                                    TimelineEntry.patient_id == patient_id)
+        .with_for_update(key_share=True).execution_options(populate_existing=True)
     ).first()
     if paper is None:
         raise _problem("/paper_intake_id", "この患者の紙の取込みが見つかりません",

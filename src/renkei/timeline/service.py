@@ -321,7 +321,8 @@ def record_reads(session: Session, user_id: uuid.UUID, entry_ids: Sequence[uuid.
     if not entry_ids:
         return
     now = utcnow()
-    values = [{"entry_id": eid, "user_id": user_id, "read_at": now} for eid in entry_ids]
+    # In one order, so that two requests inserting overlapping receipts wait for each other, not in a cycle.
+    values = [{"entry_id": eid, "user_id": user_id, "read_at": now} for eid in sorted(set(entry_ids))]
     session.execute(upsert(session, EntryRead.__table__).values(values)  # type: ignore[attr-defined]
                     .on_conflict_do_nothing())
 
@@ -369,8 +370,16 @@ def acknowledge(
 
 
 def _load(session: Session, actor: Actor, entry_id: uuid.UUID, *, for_update: bool = False) -> TimelineEntry:
-    """The entry row, or 404. Another member's draft does not exist as far as anyone else can tell."""
-    entry = session.get(TimelineEntry, entry_id, with_for_update=for_update)
+    """The entry row, or 404. Another member's draft does not exist as far as anyone else can tell.
+
+    `for_update`: locked (NO KEY UPDATE: read receipts and addressees, whose foreign keys take KEY SHARE on
+    the entry, neither wait for it nor deadlock with it) and read as committed when the lock is granted, not
+    as an earlier load in this request saw it (an amendment or a withdrawal may have committed meanwhile)."""
+    if for_update:
+        entry = session.get(TimelineEntry, entry_id, with_for_update={"key_share": True},
+                            populate_existing=True)
+    else:
+        entry = session.get(TimelineEntry, entry_id)
     if entry is None or (entry.posted_at is None and entry.author_id != actor.user_id):
         raise NotFound()
     return entry
