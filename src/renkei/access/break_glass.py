@@ -190,7 +190,10 @@ def review(
     a grant that is still running."""
     if not actor.is_org_admin:
         raise Forbidden("Organisation or region administrators only")
-    grant = session.scalars(_reviewable(actor).where(BreakGlassGrant.id == grant_id)).first()
+    # Locked and read as committed: of two administrators reviewing at once, the second sees the first's
+    # disposition (409) instead of overwriting it.
+    grant = session.scalars(_reviewable(actor).where(BreakGlassGrant.id == grant_id)
+                            .with_for_update(key_share=True).execution_options(populate_existing=True)).first()
     if grant is None:
         raise NotFound()
     if grant.user_id == actor.user_id:
