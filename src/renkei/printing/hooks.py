@@ -7,6 +7,7 @@ sets each intake's status and transcribed entry from what the timeline now shows
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from renkei.printing.models import IntakeStatus, PaperIntake
@@ -17,14 +18,18 @@ from renkei.timeline.models import EntryStatus, TimelineEntry
 def precommit(session: Session) -> None:
     """Bring the noted paper intakes up to date (a note from rolled-back work finds nothing to change)."""
     for intake_id in sorted(session.info.pop(paper.CHANGED_KEY, set())):
-        row = session.get(PaperIntake, intake_id)
-        entry = session.get(TimelineEntry, row.entry_id) if row is not None and row.entry_id else None
-        if row is None or entry is None:
+        # Locked, and everything read as committed once the lock is granted: when a paper entry and its
+        # transcription are changed at once (each marked entered in error, say), the second request to get
+        # here sees the first one's work instead of writing back what it saw before it.
+        row = session.get(PaperIntake, intake_id, with_for_update={"key_share": True}, populate_existing=True)
+        status = session.scalar(select(TimelineEntry.status).where(TimelineEntry.id == row.entry_id)) \
+            if row is not None and row.entry_id else None
+        if row is None or status is None:
             continue
-        if entry.status == EntryStatus.entered_in_error:
+        if status == EntryStatus.entered_in_error:
             row.status, row.transcribed_entry_id = IntakeStatus.withdrawn.value, None
             continue
-        transcription = paper.live_transcription(session, entry.id)
+        transcription = paper.live_transcription(session, row.entry_id)
         row.transcribed_entry_id = transcription
         status = IntakeStatus.transcribed if transcription else IntakeStatus.awaiting_transcription
         row.status = status.value
