@@ -16,9 +16,9 @@ import httpx
 from sqlalchemy import select
 
 from renkei.app import create_app
-from renkei.consent import service as consent
 from renkei.consent.models import Consent
 from renkei.db.types import today_jst
+from renkei.patients import locks
 from renkei.patients import service as patient_service
 from tests import factories
 from tests.crypto import live
@@ -48,13 +48,13 @@ def _two_physicians_with_patient(settings) -> tuple[uuid.UUID, list[dict[str, st
 def _meet_before_locking(monkeypatch) -> threading.Barrier:
     """Both requests reach the patient's lock (keys claimed, nothing else written) before either takes it."""
     together = threading.Barrier(2, timeout=10)
-    lock = consent._lock_patient
+    lock = locks.lock_patient
 
     def met(session, patient_id):
         together.wait()
         return lock(session, patient_id)
 
-    monkeypatch.setattr(consent, "_lock_patient", met)
+    monkeypatch.setattr(locks, "lock_patient", met)
     return together
 
 

@@ -41,8 +41,7 @@ from renkei.errors import (
 )
 from renkei.notify import events as notify_events
 from renkei.notify.service import Kind
-from renkei.patients import keys
-from renkei.patients.models import Patient
+from renkei.patients import keys, locks
 from renkei.web import images
 
 DETAILS_AAD = "consent.details_ct"
@@ -147,13 +146,6 @@ def _check_withdrawable(consent: Consent) -> None:
         raise Conflict("This consent has already been withdrawn")
 
 
-def _lock_patient(session: Session, patient_id: uuid.UUID) -> None:
-    # Serialises consent changes of one patient on PostgreSQL (SQLite already holds the write lock). NO KEY
-    # UPDATE: a request with an Idempotency-Key already holds the KEY SHARE lock of that key's foreign key to
-    # the patient, which FOR UPDATE conflicts with: two such requests would deadlock.
-    session.execute(select(Patient.id).where(Patient.id == patient_id).with_for_update(key_share=True))
-
-
 def list_consents(
     session: Session, *, keyring: Keyring, actor: Actor, patient_id: uuid.UUID,
 ) -> list[ConsentOut]:
@@ -177,7 +169,7 @@ def record(
         raise InvalidInput(fields=problems)
     reauth.reauthenticate(session, settings=settings, keyring=keyring, actor=actor, password=data.password,
                           otp=data.otp, action=Action.manage_consent, patient_id=patient_id)
-    _lock_patient(session, patient_id)
+    locks.lock_patient(session, patient_id)
     previous = access.current_consent(session, patient_id)
     newest = session.scalar(select(func.max(Consent.version)).where(Consent.patient_id == patient_id))
     version = (newest or 0) + 1
@@ -231,7 +223,7 @@ def withdraw(
         )])
     reauth.reauthenticate(session, settings=settings, keyring=keyring, actor=actor, password=data.password,
                           otp=data.otp, action=Action.manage_consent, patient_id=patient_id)
-    _lock_patient(session, patient_id)
+    locks.lock_patient(session, patient_id)
     # Checked again as committed now: a new version recorded (or a withdrawal) while the password was being
     # checked would otherwise be overwritten by a withdrawal of the consent it already replaced.
     session.refresh(consent)

@@ -21,7 +21,7 @@ from renkei.crypto.keyring import Keyring
 from renkei.db.types import today_jst, utcnow
 from renkei.directory.models import Organisation, Profession, Role, User
 from renkei.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound, TooManyAttempts
-from renkei.patients import keys
+from renkei.patients import keys, locks
 from renkei.patients.models import CareTeamMembership, Patient, PatientIndex, TeamRole
 from renkei.patients.schemas import LookupIn, MembershipEnd, MembershipIn, PatientCreate, PatientIdentity
 
@@ -244,6 +244,8 @@ def add_member(session: Session, *, actor: Actor, patient_id: uuid.UUID, data: M
         raise InvalidInput(fields=[FieldProblem(
             "/user_id", "連携コーディネーターと地域管理者はケアチームに加えられません",
             "Municipal coordinators and region administrators cannot join a care team")])
+    # Additions to one team take turns, so that two at once cannot both find the role free.
+    locks.lock_patient(session, patient_id)
     existing = session.scalars(
         select(CareTeamMembership).where(
             CareTeamMembership.patient_id == patient_id, CareTeamMembership.user_id == user.id,
@@ -273,7 +275,10 @@ def end_member(
     their own; ending someone else's needs the team's attending physician, a care manager on the team, or
     the registrar."""
     access.require(session, actor, Action.manage_team, patient_id, targets=[membership_id], event="team.end")
-    m = session.get(CareTeamMembership, membership_id)
+    # Locked and read as committed: of two requests ending one membership at once, the second is told it
+    # has ended instead of overwriting the first's end date and reason.
+    m = session.get(CareTeamMembership, membership_id, with_for_update={"key_share": True},
+                    populate_existing=True)
     if m is None or m.patient_id != patient_id:
         raise NotFound()
     if m.user_id != actor.user_id and not _leads_team(session, actor, patient_id):

@@ -27,7 +27,7 @@ from renkei.db.session import after_commit, upsert
 from renkei.db.types import new_id, utcnow
 from renkei.errors import FieldProblem, Forbidden, InvalidInput, NotFound
 from renkei.notify import entries as notify_entries
-from renkei.patients.models import Patient
+from renkei.patients import locks
 from renkei.sheets import service as sheets
 from renkei.sheets.registry import SheetDef, SheetRegistry
 from renkei.timeline import content, guard, paper, views
@@ -418,13 +418,9 @@ def _store(
     """Seal the payload (with the fields the platform owns) and, when posting, link and mark what follows."""
     posting = entry.status == EntryStatus.final
     if posting and entry.record_posted_at is None and sheet.id == "acp":
-        # The current ACP is the one posted last, so first postings of one patient's ACPs take turns (the
-        # patient row's lock on PostgreSQL; SQLite's write lock is held already): each is checked against
-        # what the one before it committed, and is stamped as posted after it. NO KEY UPDATE: the request
-        # already holds the KEY SHARE lock of its idempotency key's foreign key, and FOR UPDATE, which
-        # conflicts with that, would deadlock two such requests.
-        session.execute(select(Patient.id).where(Patient.id == entry.patient_id)
-                        .with_for_update(key_share=True))
+        # The current ACP is the one posted last, so first postings of one patient's ACPs take turns: each
+        # is checked against what the one before it committed, and is stamped as posted after it.
+        locks.lock_patient(session, entry.patient_id)
         now = max(now, utcnow())
         _check_not_older_than_current_acp(session, keyring, entry, checked.data)
     if posting:
