@@ -1,62 +1,103 @@
 """Two requests interleaved at a chosen step, on a committed database (see tests/crypto/live.py).
 
 The first request is held inside its transaction just after a chosen call; the second is sent then, and the
-first goes on once the second has its answer (or after HOLD_S, when the second waits for the first).
+first goes on once the second has its answer or is seen waiting for a lock the first holds (PostgreSQL's
+pg_stat_activity), so a test can tell which of the two happened.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
+from sqlalchemy import text
 
 from renkei.app import create_app
 from renkei.config import Settings
+from renkei.db.engine import make_engine
 from renkei.db.types import today_jst
 from renkei.patients import service as patient_service
 from tests import factories
 from tests.crypto import live
 
-HOLD_S = 3  # how long the held request waits for the other one before going on
+HOLD_S = 10  # the longest the held request waits for the other one (reached only when something is wrong)
+ANSWERED, WAITED, TIMED_OUT = "answered", "waited", "timed out"
 
 
-def hold_first_call(monkeypatch, owner, name: str, *, locking: bool = False
-                    ) -> tuple[threading.Event, threading.Event]:
+@dataclass
+class Hold:
+    """The hold of the first request: `held` once it began; `outcome` how it ended: the second request had
+    its answer (ANSWERED), or was seen waiting for a lock in the database (WAITED), or neither (TIMED_OUT)."""
+
+    held: threading.Event = field(default_factory=threading.Event)
+    go_on: threading.Event = field(default_factory=threading.Event)
+    outcome: str | None = None
+
+
+def waiting_for_a_lock(settings: Settings, *, timeout: float = HOLD_S, done: threading.Event | None = None
+                       ) -> bool:
+    """Whether another connection to the database is seen waiting for a lock within `timeout` (polled);
+    False at once when `done` is set first."""
+    engine = make_engine(settings.sqlalchemy_url)
+    deadline = time.monotonic() + timeout
+    try:
+        with engine.connect() as conn:
+            while time.monotonic() < deadline:
+                if done is not None and done.is_set():
+                    return False
+                waiting = conn.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database() AND pid <> pg_backend_pid()")).scalar_one()
+                conn.rollback()
+                if waiting:
+                    return True
+                time.sleep(0.02)
+        return False
+    finally:
+        engine.dispose()
+
+
+def hold_first_call(monkeypatch, settings: Settings, owner, name: str, *, locking: bool = False) -> Hold:
     """Hold the request that first calls `owner.name` (with `for_update=True` when `locking`) just after the
-    call, until `go_on` is set or HOLD_S has passed; `held` says the hold has begun. Other calls run
-    straight through."""
-    held, go_on, original = threading.Event(), threading.Event(), getattr(owner, name)
+    call, until the second request has its answer or is seen waiting for a lock. Other calls run straight
+    through."""
+    hold, original = Hold(), getattr(owner, name)
 
     def holding(*args, **kwargs):
         result = original(*args, **kwargs)
-        if not held.is_set() and (kwargs.get("for_update") or not locking):
-            held.set()
-            go_on.wait(HOLD_S)
+        if not hold.held.is_set() and (kwargs.get("for_update") or not locking):
+            hold.held.set()
+            if waiting_for_a_lock(settings, done=hold.go_on):
+                hold.outcome = WAITED
+            else:
+                hold.outcome = ANSWERED if hold.go_on.is_set() else TIMED_OUT
         return result
 
     monkeypatch.setattr(owner, name, holding)
-    return held, go_on
+    return hold
 
 
 def run(settings: Settings, first: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]],
         second: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]],
-        held: threading.Event, go_on: threading.Event) -> tuple[httpx.Response, httpx.Response]:
-    """Send `first`; once it is held, send `second` and let `first` go on when `second` has its answer."""
+        hold: Hold) -> tuple[httpx.Response, httpx.Response]:
+    """Send `first`; once it is held, send `second` (the first goes on when the second has its answer or
+    waits for the first)."""
     async def both() -> tuple[httpx.Response, httpx.Response]:
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
                 async def then_second() -> httpx.Response:
-                    assert await asyncio.to_thread(held.wait, 10), "the first request was never held"
+                    assert await asyncio.to_thread(hold.held.wait, 10), "the first request was never held"
                     try:
                         return await second(client)
                     finally:
-                        go_on.set()
+                        hold.go_on.set()
                 one, two = await asyncio.gather(first(client), then_second())
                 return one, two
     return asyncio.run(both())

@@ -64,14 +64,15 @@ def _grant_and_two_admins(settings) -> tuple[uuid.UUID, dict[str, str], dict[str
 def test_of_two_admins_reviewing_one_grant_at_once_the_second_is_told_it_is_reviewed(settings, monkeypatch):
     grant_id, first_admin, second_admin = _grant_and_two_admins(settings)
     # The first review has read the grant and is ending it ("inappropriate") when the second one arrives.
-    held, go_on = interleave.hold_first_call(monkeypatch, break_glass, "_end_now")
+    hold = interleave.hold_first_call(monkeypatch, settings, break_glass, "_end_now")
     path = f"/api/v1/break-glass/{grant_id}/review"
     first, second = interleave.run(
         settings,
         lambda c: c.post(path, headers=first_admin,
                          json={"disposition": "inappropriate", "note": "記録なし"}),
         lambda c: c.post(path, headers=second_admin, json={"disposition": "appropriate"}),
-        held, go_on)
+        hold)
+    assert hold.outcome == interleave.WAITED
     assert first.status_code == 200, first.text
     assert second.status_code == 409, second.text
     with live.committing_session(settings) as session:

@@ -45,12 +45,13 @@ def test_the_same_professional_added_twice_at_once_joins_the_team_once(settings,
     body = {"user_id": str(pharmacist), "team_role": "pharmacist", "start_date": today_jst().isoformat()}
     path = f"/api/v1/patients/{team.patient_id}/team"
     # The first addition has found the role free and is checking its dates when the second one arrives.
-    held, go_on = interleave.hold_first_call(monkeypatch, patient_service, "_check_start")
+    hold = interleave.hold_first_call(monkeypatch, settings, patient_service, "_check_start")
     first, second = interleave.run(
         settings,
         lambda c: c.post(path, headers=team.physician, json=body),
         lambda c: c.post(path, headers=team.colleague, json=body),
-        held, go_on)
+        hold)
+    assert hold.outcome == interleave.WAITED
     assert sorted([first.status_code, second.status_code]) == [201, 409], (first.text, second.text)
     assert len(_memberships(settings, team.patient_id, pharmacist)) == 1
 
@@ -61,12 +62,13 @@ def test_one_membership_ended_twice_at_once_keeps_the_first_end(settings, monkey
     path = f"/api/v1/patients/{team.patient_id}/team/{nurse.id}"
     # The nurse ends her own membership; while her request is working out the end date, the attending
     # physician ends it too, with another reason.
-    held, go_on = interleave.hold_first_call(monkeypatch, patient_service, "_end_date")
+    hold = interleave.hold_first_call(monkeypatch, settings, patient_service, "_end_date")
     first, second = interleave.run(
         settings,
         lambda c: c.request("DELETE", path, headers=team.nurse, json={"reason": "担当交代"}),
         lambda c: c.request("DELETE", path, headers=team.physician, json={"reason": "訪問終了"}),
-        held, go_on)
+        hold)
+    assert hold.outcome == interleave.WAITED
     assert (first.status_code, second.status_code) == (200, 409), (first.text, second.text)
     [ended] = _memberships(settings, team.patient_id, team.nurse_id)
     assert ended.end_reason == "担当交代"

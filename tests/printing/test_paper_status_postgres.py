@@ -61,14 +61,15 @@ def test_withdrawing_a_paper_form_and_its_transcription_together_leaves_the_inta
     # The paper entry's withdrawal has set the intake to "withdrawn" and is about to commit when the
     # transcription's withdrawal, which would make it "awaiting transcription" again, brings the intake up
     # to date too.
-    held, go_on = interleave.hold_first_call(monkeypatch, hooks, "precommit")
+    hold = interleave.hold_first_call(monkeypatch, settings, hooks, "precommit")
     paper, transcription = interleave.run(
         settings,
         lambda c: c.post(f"/api/v1/entries/{filed['entry_id']}/entered-in-error", headers=team.nurse,
                          json={"reason": "別の患者の用紙"}),
         lambda c: c.post(f"/api/v1/entries/{typed['id']}/entered-in-error", headers=team.nurse,
                          json={"reason": "別の患者の用紙の転記"}),
-        held, go_on)
+        hold)
+    assert hold.outcome == interleave.WAITED
     assert (paper.status_code, transcription.status_code) == (200, 200), (paper.text, transcription.text)
     with live.committing_session(settings) as session:
         intake = session.scalars(select(PaperIntake).where(PaperIntake.id == uuid.UUID(filed["id"]))).one()

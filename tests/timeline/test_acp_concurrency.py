@@ -2,8 +2,9 @@
 
 Real, committed transactions on a database of the test's own, the two posts sent together to the
 application's thread pool. On PostgreSQL the newer ACP's request holds its transaction open (its row stored,
-not committed) until the older one's request has reached the same step, so the two really overlap; SQLite
-runs a process's transactions one after another (BEGIN IMMEDIATE), so there they only follow each other.
+not committed) until the older one's request is seen waiting for the patient's lock (or, without the lock,
+has stored its ACP), so the two really overlap; SQLite runs a process's transactions one after another
+(BEGIN IMMEDIATE), so there they only follow each other.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from renkei.app import create_app
 from renkei.timeline import service as timeline
 from renkei.timeline import views
 from renkei.timeline.models import TimelineEntry
-from tests import factories
+from tests import factories, interleave
 from tests.crypto import live
 from tests.timeline.support import example
 
@@ -37,20 +38,24 @@ def _physician_with_patient(settings) -> tuple[uuid.UUID, dict[str, str]]:
         return patient_id, factories.auth_headers(session, settings, keyring, doctor)
 
 
-def _overlap_the_two_postings(monkeypatch) -> threading.Event:
-    """The newer ACP is stored first and its transaction stays open until the older one's request has
-    arrived at the same step (where, unserialised, it would check against a current ACP without the newer)."""
-    newer_stored, older_arrived = threading.Event(), threading.Event()
+def _overlap_the_two_postings(monkeypatch, settings) -> threading.Event:
+    """The newer ACP is stored first, and its transaction stays open until the older one's request is seen
+    waiting for a lock (or, unserialised, has stored its ACP against a current ACP without the newer)."""
+    newer_stored, older_arrived, older_stored = threading.Event(), threading.Event(), threading.Event()
     store = timeline._store
 
     def held_store(session, keyring, entry, sheet, checked, now):
         if checked.data.get("record_date") == OLDER:
             newer_stored.wait(timeout=10)
             older_arrived.set()
-            return store(session, keyring, entry, sheet, checked, now)
+            try:
+                return store(session, keyring, entry, sheet, checked, now)
+            finally:
+                older_stored.set()
         store(session, keyring, entry, sheet, checked, now)
         newer_stored.set()
         older_arrived.wait(timeout=10)
+        interleave.waiting_for_a_lock(settings, done=older_stored)
         return None
 
     monkeypatch.setattr(timeline, "_store", held_store)
@@ -71,10 +76,10 @@ async def _post_both(settings, patient_id: uuid.UUID, headers: dict[str, str]) -
 
 def test_an_older_acp_posted_while_a_newer_one_is_being_stored_is_refused(tmp_path, monkeypatch):
     racing = live.BACKEND == "postgres"
-    overlapped = _overlap_the_two_postings(monkeypatch) if racing else None
     with live.scratch_database(tmp_path) as url:
         settings = live.migrate(live.settings_for(tmp_path, url))
         patient_id, headers = _physician_with_patient(settings)
+        overlapped = _overlap_the_two_postings(monkeypatch, settings) if racing else None
         newer, older = asyncio.run(_post_both(settings, patient_id, headers))
         with live.committing_session(settings) as session:
             current = views.current_acp_record(session, patient_id)

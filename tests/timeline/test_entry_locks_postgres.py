@@ -26,6 +26,7 @@ from tests.crypto import live
 pytestmark = pytest.mark.skipif(live.BACKEND != "postgres",
                                 reason="SQLite runs one transaction at a time: nothing interleaves")
 
+
 @pytest.fixture
 def settings(tmp_path):
     with live.scratch_database(tmp_path) as url:
@@ -53,12 +54,13 @@ def test_acknowledging_while_the_same_nurse_opens_the_entry_elsewhere_does_not_d
                  recipients=[{"user_id": str(team.nurse_id)}])
     # The acknowledgement holds its lock on the entry while the nurse's other tablet opens the entry (a read
     # receipt, whose foreign key takes KEY SHARE on the entry); then it records its own read receipt.
-    held, go_on = interleave.hold_first_call(monkeypatch, timeline, "_load", locking=True)
+    hold = interleave.hold_first_call(monkeypatch, settings, timeline, "_load", locking=True)
     ack, opened = interleave.run(
         settings,
         lambda c: c.post(f"/api/v1/entries/{sent['id']}/acknowledge", headers=team.nurse),
         lambda c: c.get(f"/api/v1/entries/{sent['id']}", headers=team.nurse),
-        held, go_on)
+        hold)
+    assert hold.outcome == interleave.ANSWERED
     assert (ack.status_code, opened.status_code) == (200, 200), (ack.text, opened.text)
     [recipient] = ack.json()["recipients"]
     assert recipient["acknowledged_at"] is not None and ack.json()["read_by_me"] is True
@@ -70,7 +72,7 @@ def test_marking_in_error_while_an_amendment_commits_refuses_instead_of_withdraw
     sent = _post(settings, team, data={"text": "明日の訪問は午後2時です"})
     # The withdrawal has loaded the entry (to find its patient) and waits for the lock while the amendment
     # commits: it must then see that the version it meant is no longer the current one.
-    held, go_on = interleave.hold_first_call(monkeypatch, timeline, "_load")
+    hold = interleave.hold_first_call(monkeypatch, settings, timeline, "_load")
     withdrawn, amended = interleave.run(
         settings,
         lambda c: c.post(f"/api/v1/entries/{sent['id']}/entered-in-error", headers=team.physician,
@@ -78,7 +80,8 @@ def test_marking_in_error_while_an_amendment_commits_refuses_instead_of_withdraw
         lambda c: c.post(f"/api/v1/entries/{sent['id']}/amend",
                          headers={**team.physician, "If-Match": f'"{sent["version"]}.{sent["revision"]}"'},
                          json={"data": {"text": "明日の訪問は午後3時です"}, "reason": "時刻の訂正"}),
-        held, go_on)
+        hold)
+    assert hold.outcome == interleave.ANSWERED
     assert amended.status_code == 201, amended.text
     assert withdrawn.status_code == 409 and withdrawn.json()["error"] == "entry_not_current", withdrawn.text
     with live.committing_session(settings) as session:
@@ -93,7 +96,7 @@ def test_withdrawing_a_consent_while_a_new_version_is_recorded_refuses_instead_o
         settings, monkeypatch):
     team = interleave.team(settings)
     # The withdrawal has checked the consent and the password; meanwhile a colleague records a new version.
-    held, go_on = interleave.hold_first_call(monkeypatch, consent_service.reauth, "reauthenticate")
+    hold = interleave.hold_first_call(monkeypatch, settings, consent_service.reauth, "reauthenticate")
     withdrawn, recorded = interleave.run(
         settings,
         lambda c: c.post(f"/api/v1/patients/{team.patient_id}/consents/{team.consent_id}/withdraw",
@@ -102,7 +105,8 @@ def test_withdrawing_a_consent_while_a_new_version_is_recorded_refuses_instead_o
         lambda c: c.post(f"/api/v1/patients/{team.patient_id}/consents", headers=team.colleague,
                          json={"given_by": "patient", "method": "written", "scope": "blanket",
                                "obtained_on": today_jst().isoformat(), "password": factories.PASSWORD}),
-        held, go_on)
+        hold)
+    assert hold.outcome == interleave.ANSWERED
     assert recorded.status_code == 201, recorded.text
     assert withdrawn.status_code == 409, withdrawn.text
     with live.committing_session(settings) as session:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import uuid
+from datetime import datetime, timedelta
 
+from sqlalchemy import func, select, update
+
+from renkei.db.types import utcnow
 from renkei.timeline.models import TimelineEntry
 from tests.timeline.support import amend, etag_of, example, post, posted
 
@@ -153,3 +157,15 @@ def test_an_acp_of_the_same_day_or_later_replaces_the_current_one_and_old_ones_s
     corrected = amend(client, doctor, first, example("acp", record_date="2025-05-31"), "日付の訂正")
     assert corrected.status_code == 201, corrected.text
     assert summary(client, doctor, world.patient_id)["acp"]["entry_id"] == later["id"]
+
+
+def test_a_new_acp_replaces_one_stamped_by_a_server_whose_clock_runs_ahead(client, db, world, as_user):
+    doctor = as_user(world.physician)
+    ahead = posted(client, doctor, world.patient_id, "acp", example("acp", record_date="2025-06-01"))
+    # Another application server, its clock ten minutes fast, posted the current ACP.
+    fast = utcnow() + timedelta(minutes=10)
+    db.execute(update(TimelineEntry).where(TimelineEntry.record_id == uuid.UUID(ahead["record_id"]))
+               .values(record_posted_at=fast))
+    later = posted(client, doctor, world.patient_id, "acp", example("acp", record_date="2025-07-01"))
+    assert summary(client, doctor, world.patient_id)["acp"]["entry_id"] == later["id"]
+    assert datetime.fromisoformat(later["posted_at"]) > fast

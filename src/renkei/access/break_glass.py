@@ -167,6 +167,13 @@ def _reviewable(actor: Actor) -> Select[tuple[BreakGlassGrant]]:
     return q
 
 
+def _locked(session: Session, actor: Actor, grant_id: uuid.UUID) -> BreakGlassGrant | None:
+    """The grant, locked and read as committed: of two administrators reviewing or revoking it at once, the
+    second sees what the first did (409) instead of overwriting it."""
+    return session.scalars(_reviewable(actor).where(BreakGlassGrant.id == grant_id)
+                           .with_for_update(key_share=True).execution_options(populate_existing=True)).first()
+
+
 def review_queue(session: Session, *, keyring: Keyring, actor: Actor, pending_only: bool = True,
                  limit: int = 200) -> list[GrantOut]:
     """Grants awaiting review: an org admin sees their organisation's, a region admin everyone's."""
@@ -190,10 +197,7 @@ def review(
     a grant that is still running."""
     if not actor.is_org_admin:
         raise Forbidden("Organisation or region administrators only")
-    # Locked and read as committed: of two administrators reviewing at once, the second sees the first's
-    # disposition (409) instead of overwriting it.
-    grant = session.scalars(_reviewable(actor).where(BreakGlassGrant.id == grant_id)
-                            .with_for_update(key_share=True).execution_options(populate_existing=True)).first()
+    grant = _locked(session, actor, grant_id)
     if grant is None:
         raise NotFound()
     if grant.user_id == actor.user_id:
@@ -219,7 +223,7 @@ def revoke(session: Session, *, keyring: Keyring, actor: Actor, grant_id: uuid.U
     review queue, and the holder cannot break the glass on that patient again until it would have expired."""
     if not actor.is_org_admin:
         raise Forbidden("Organisation or region administrators only")
-    grant = session.scalars(_reviewable(actor).where(BreakGlassGrant.id == grant_id)).first()
+    grant = _locked(session, actor, grant_id)
     if grant is None:
         raise NotFound()
     now = utcnow()

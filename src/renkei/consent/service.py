@@ -226,7 +226,7 @@ def withdraw(
     locks.lock_patient(session, patient_id)
     # Checked again as committed now: a new version recorded (or a withdrawal) while the password was being
     # checked would otherwise be overwritten by a withdrawal of the consent it already replaced.
-    session.refresh(consent)
+    consent = session.get(Consent, consent.id, populate_existing=True)
     _check_withdrawable(consent)
     consent.withdrawn_at, consent.withdrawn_on, consent.withdrawn_by = utcnow(), withdrawn_on, actor.user_id
     consent.withdrawal_ct = keys.seal_json(session, keyring, patient_id, aad=WITHDRAWAL_AAD,

@@ -130,8 +130,6 @@ def loads(payload: bytes) -> Any:
         return json.loads(payload)
 
 
-
-
 def as_json(payload: bytes) -> msgspec.Raw | Any:
     """A decrypted JSON payload to embed in a JSON response as it is (no parse, no re-encoding): what
     `seal_json` wrote is JSON of the same value, except for NaN and Infinity, which are parsed (`loads`).

@@ -10,7 +10,7 @@ import json
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -54,6 +54,9 @@ from renkei.timeline.models import (
 from renkei.timeline.schemas import AmendIn, DraftUpdate, EnteredInErrorIn, EntryCreate, EntryOut, RecipientIn
 
 log = logging.getLogger("renkei.timeline")
+
+# The smallest step of a stored timestamp (PostgreSQL and SQLite keep microseconds).
+_TICK = timedelta(microseconds=1)
 
 
 class EntryEvent(StrEnum):
@@ -421,8 +424,10 @@ def _store(
         # The current ACP is the one posted last, so first postings of one patient's ACPs take turns: each
         # is checked against what the one before it committed, and is stamped as posted after it.
         locks.lock_patient(session, entry.patient_id)
-        now = max(now, utcnow())
-        _check_not_older_than_current_acp(session, keyring, entry, checked.data)
+        current_posted_at = _check_not_older_than_current_acp(session, keyring, entry, checked.data)
+        # After the current one even if the server that posted it has a clock running ahead of this one's.
+        now = max(now, utcnow(), *([current_posted_at + _TICK] if current_posted_at else []))
+        entry.updated_at = now
     if posting:
         entry.posted_at = now
         entry.record_posted_at = entry.record_posted_at or now
@@ -443,22 +448,23 @@ def _store(
 
 def _check_not_older_than_current_acp(
     session: Session, keyring: Keyring, entry: TimelineEntry, data: dict[str, Any]
-) -> None:
+) -> datetime | None:
     """The newest posted ACP record is the current one (the status card, the emergency card, a break-the-glass
     reader all show it). An ACP discussion dated before the current one, posted now (an old paper form found
-    and typed in), would silently replace the patient's current wishes: refused, naming the date."""
+    and typed in), would silently replace the patient's current wishes: refused, naming the date. Returns
+    when the current record was first posted."""
     record = views.current_acp_record(session, entry.patient_id)
     if record == entry.record_id:
-        return
+        return None
     head = session.scalars(select(TimelineEntry).where(
         TimelineEntry.record_id == record, TimelineEntry.is_head.is_(True))).first() if record else None
     if head is None:
-        return
+        return None
     current = _payload(session, keyring, head).get("record_date")
     new = data.get("record_date")
     # Both are schema-checked YYYY-MM-DD strings, which order as the dates they name.
     if not (isinstance(current, str) and isinstance(new, str) and new < current):
-        return
+        return head.record_posted_at
     if entry.transcribes_id is not None:
         # The photographed form stays on the timeline as it is; only its typed copy would become current.
         advice = ("紙の用紙（画像）は記録に残っています。転記せず、必要なら連絡で経緯を共有してください",
