@@ -58,13 +58,14 @@ def review_queue(actor: OrgAdminDep, session: SessionDep, keyring: KeyringDep, p
 
 @router.post("/break-glass/{grant_id}/review", response_model=GrantOut, summary="Review an emergency access")
 def review(grant_id: uuid.UUID, body: ReviewIn, actor: OrgAdminDep, session: SessionDep, keyring: KeyringDep):
-    """Record the disposition; each grant is reviewed once."""
+    """Record the disposition; each grant is reviewed once (409 when it already has been, also by an
+    administrator reviewing it at the same moment)."""
     return break_glass.review(session, keyring=keyring, actor=actor, grant_id=grant_id, data=body)
 
 
 @router.post("/break-glass/{grant_id}/revoke", response_model=GrantOut, summary="End an emergency access now")
 def revoke(grant_id: uuid.UUID, actor: OrgAdminDep, session: SessionDep, keyring: KeyringDep):
-    """End a running grant at once; it stays in the review queue."""
+    """End a running grant at once; it stays in the review queue (409 when it has already ended)."""
     return break_glass.revoke(session, keyring=keyring, actor=actor, grant_id=grant_id)
 
 

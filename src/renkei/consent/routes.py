@@ -52,7 +52,8 @@ def record_consent(patient_id: uuid.UUID, body: ConsentCreate, request: Request,
 def withdraw_consent(patient_id: uuid.UUID, consent_id: uuid.UUID, body: WithdrawIn, request: Request,
                      actor: ActorDep, session: SessionDep, keyring: KeyringDep, settings: SettingsDep,
                      idempotency_key: idempotency.IdempotencyKeyHeader = None):
-    """Takes effect immediately; needs the password again."""
+    """Takes effect immediately; needs the password again. 409 when the consent is no longer the current one
+    or is already withdrawn (also when another version was recorded while this request was checked)."""
     outcome = idempotency.run(
         session, keyring=keyring, actor=actor, key=idempotency_key, patient_id=patient_id, status_code=200,
         request_fingerprint=idempotency.fingerprint("POST", request.url.path,

@@ -92,7 +92,8 @@ def list_team(patient_id: uuid.UUID, actor: ActorDep, session: SessionDep):
              summary="Add a team member")
 def add_member(patient_id: uuid.UUID, body: MembershipIn, request: Request, actor: ActorDep,
                session: SessionDep, keyring: KeyringDep, idempotency_key: IdempotencyKeyHeader = None):
-    """Add a professional with a team role from a start date; retry-safe with an Idempotency-Key."""
+    """Add a professional with a team role from a start date; retry-safe with an Idempotency-Key. 409 when
+    they already hold that role on the team (also when added by someone else at the same moment)."""
     return _team_change(session, keyring, actor, request, patient_id, idempotency_key, 201, body,
                         lambda: service.add_member(session, actor=actor, patient_id=patient_id, data=body))
 
@@ -103,7 +104,7 @@ def end_member(patient_id: uuid.UUID, membership_id: uuid.UUID, request: Request
                session: SessionDep, keyring: KeyringDep, body: MembershipEnd | None = None,
                idempotency_key: IdempotencyKeyHeader = None):
     """End the membership (kept as history), or cancel one not yet started; retry-safe with an
-    Idempotency-Key."""
+    Idempotency-Key. 409 when it has already ended."""
     data = body or MembershipEnd()
     return _team_change(session, keyring, actor, request, patient_id, idempotency_key, 200, data,
                         lambda: service.end_member(session, actor=actor, patient_id=patient_id,
