@@ -96,12 +96,15 @@ def test_consent_changes_need_the_password_again_and_failures_stay_on_record(cli
     ({"excluded_categories": ["admission", "discharge", "emergency", "acp", "visit", "care", "message"]},
      "/excluded_categories"),
     ({"excluded_categories": ["psychic"]}, "/excluded_categories/0"),
-    ({"obtained_on": (today_jst() + timedelta(days=1)).isoformat()}, "/obtained_on"),
-    ({"valid_until": (today_jst() - timedelta(days=1)).isoformat()}, "/valid_until"),
+    # Dates relative to today are worked out when the test runs: collected before midnight in Japan and run
+    # after it, "tomorrow" would already be today.
+    ({"obtained_on": lambda: (today_jst() + timedelta(days=1)).isoformat()}, "/obtained_on"),
+    ({"valid_until": lambda: (today_jst() - timedelta(days=1)).isoformat()}, "/valid_until"),
     ({"method": "telepathy"}, "/method"),
     ({"colour": "blue"}, "/colour"),
 ])
 def test_invalid_consent_names_the_field_and_records_nothing(client, db, world, doctor, overrides, pointer):
+    overrides = {name: value() if callable(value) else value for name, value in overrides.items()}
     r = client.post(f"/api/v1/patients/{world.patient_id}/consents", headers=doctor, json=consent_body(**overrides))
     assert r.status_code == 422
     assert pointer in [f["path"] for f in r.json()["fields"]]
