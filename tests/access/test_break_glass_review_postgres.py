@@ -78,3 +78,21 @@ def test_of_two_admins_reviewing_one_grant_at_once_the_second_is_told_it_is_revi
     with live.committing_session(settings) as session:
         grant = session.scalars(select(BreakGlassGrant).where(BreakGlassGrant.id == grant_id)).one()
     assert grant.disposition == "inappropriate" and grant.revoked_at is not None
+
+
+def test_a_revoke_arriving_while_an_inappropriate_review_ends_the_grant_is_told_it_has_ended(
+        settings, monkeypatch):
+    grant_id, first_admin, second_admin = _grant_and_two_admins(settings)
+    hold = interleave.hold_first_call(monkeypatch, settings, break_glass, "_end_now")
+    first, second = interleave.run(
+        settings,
+        lambda c: c.post(f"/api/v1/break-glass/{grant_id}/review", headers=first_admin,
+                         json={"disposition": "inappropriate", "note": "記録なし"}),
+        lambda c: c.post(f"/api/v1/break-glass/{grant_id}/revoke", headers=second_admin),
+        hold)
+    assert hold.outcome == interleave.WAITED
+    assert (first.status_code, second.status_code) == (200, 409), (first.text, second.text)
+    with live.committing_session(settings) as session:
+        grant = session.scalars(select(BreakGlassGrant).where(BreakGlassGrant.id == grant_id)).one()
+    assert grant.revoked_by is not None and grant.disposition == "inappropriate"
+    assert str(grant.revoked_by) == first.json()["revoked_by"]
