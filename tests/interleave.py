@@ -11,10 +11,14 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from renkei.app import create_app
@@ -27,6 +31,31 @@ from tests.crypto import live
 
 HOLD_S = 10  # the longest the held request waits for the other one (reached only when something is wrong)
 ANSWERED, WAITED, TIMED_OUT = "answered", "waited", "timed out"
+
+
+# For a module of such tests: the interleavings need two transactions at once, which SQLite never runs.
+ONLY_ON_POSTGRES = pytest.mark.skipif(live.BACKEND != "postgres",
+                                      reason="SQLite runs one transaction at a time: nothing interleaves")
+
+Send = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
+
+
+@contextmanager
+def committed_settings(tmp_path: Path) -> Iterator[Settings]:
+    """Settings of a deployment on a migrated database of the test's own (live.scratch_database)."""
+    with live.scratch_database(tmp_path) as url:
+        yield live.migrate(live.settings_for(tmp_path, url))
+
+
+def together(settings: Settings, *requests: Callable[[httpx.AsyncClient], Awaitable[Any]]) -> list[Any]:
+    """Run the coroutines, each given a client of one application instance, at the same time."""
+    async def all_of_them() -> list[Any]:
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+                return list(await asyncio.gather(*(request(client) for request in requests)))
+    return asyncio.run(all_of_them())
 
 
 @dataclass
@@ -82,25 +111,17 @@ def hold_first_call(monkeypatch, settings: Settings, owner, name: str, *, lockin
     return hold
 
 
-def run(settings: Settings, first: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]],
-        second: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]],
-        hold: Hold) -> tuple[httpx.Response, httpx.Response]:
+def run(settings: Settings, first: Send, second: Send, hold: Hold) -> tuple[httpx.Response, httpx.Response]:
     """Send `first`; once it is held, send `second` (the first goes on when the second has its answer or
     waits for the first)."""
-    async def both() -> tuple[httpx.Response, httpx.Response]:
-        app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-                async def then_second() -> httpx.Response:
-                    assert await asyncio.to_thread(hold.held.wait, 10), "the first request was never held"
-                    try:
-                        return await second(client)
-                    finally:
-                        hold.go_on.set()
-                one, two = await asyncio.gather(first(client), then_second())
-                return one, two
-    return asyncio.run(both())
+    async def then_second(client: httpx.AsyncClient) -> httpx.Response:
+        assert await asyncio.to_thread(hold.held.wait, 10), "the first request was never held"
+        try:
+            return await second(client)
+        finally:
+            hold.go_on.set()
+    one, two = together(settings, first, then_second)
+    return one, two
 
 
 @dataclass

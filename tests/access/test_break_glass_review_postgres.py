@@ -1,12 +1,8 @@
-"""Two administrators reviewing one break-the-glass grant at the same moment, on PostgreSQL.
-
-Real, committed transactions on a database of the test's own (tests/interleave.py). SQLite runs a process's
-transactions one after another (BEGIN IMMEDIATE), so the interleaving cannot happen there.
-"""
+"""Two administrators ending one break-the-glass grant at the same moment, on PostgreSQL (see
+tests/interleave.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import httpx
@@ -15,18 +11,16 @@ from sqlalchemy import select
 
 from renkei.access import break_glass
 from renkei.access.models import BreakGlassGrant
-from renkei.app import create_app
 from tests import factories, interleave
 from tests.crypto import live
 
-pytestmark = pytest.mark.skipif(live.BACKEND != "postgres",
-                                reason="SQLite runs one transaction at a time: nothing interleaves")
+pytestmark = interleave.ONLY_ON_POSTGRES
 
 
 @pytest.fixture
 def settings(tmp_path):
-    with live.scratch_database(tmp_path) as url:
-        yield live.migrate(live.settings_for(tmp_path, url))
+    with interleave.committed_settings(tmp_path) as committed:
+        yield committed
 
 
 def _grant_and_two_admins(settings) -> tuple[uuid.UUID, dict[str, str], dict[str, str]]:
@@ -44,19 +38,14 @@ def _grant_and_two_admins(settings) -> tuple[uuid.UUID, dict[str, str], dict[str
         er_headers, *admin_headers = (factories.auth_headers(session, settings, keyring, user)
                                       for user in [er, *admins])
 
-    async def break_the_glass() -> httpx.Response:
-        app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                         base_url="http://testserver") as client:
-                found = await client.post("/api/v1/patients/lookup", headers=er_headers,
-                                          json={"name_kana": "ヤマダ ハナコ", "birth_date": "1938-04-02"})
-                assert found.status_code == 200 and found.json(), found.text
-                return await client.post(f"/api/v1/patients/{patient_id}/break-glass", headers=er_headers,
-                                         json={"reason_code": "emergency_transport",
-                                               "reason": "心肺停止で搬送",
-                                               "password": factories.PASSWORD, "confirm": True})
-    granted = asyncio.run(break_the_glass())
+    async def break_the_glass(client: httpx.AsyncClient) -> httpx.Response:
+        found = await client.post("/api/v1/patients/lookup", headers=er_headers,
+                                  json={"name_kana": "ヤマダ ハナコ", "birth_date": "1938-04-02"})
+        assert found.status_code == 200 and found.json(), found.text
+        return await client.post(f"/api/v1/patients/{patient_id}/break-glass", headers=er_headers,
+                                 json={"reason_code": "emergency_transport", "reason": "心肺停止で搬送",
+                                       "password": factories.PASSWORD, "confirm": True})
+    [granted] = interleave.together(settings, break_the_glass)
     assert granted.status_code == 201, granted.text
     return uuid.UUID(granted.json()["id"]), admin_headers[0], admin_headers[1]
 

@@ -8,19 +8,17 @@ another (BEGIN IMMEDIATE), so there they only follow each other.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import uuid
 
 import httpx
 from sqlalchemy import select
 
-from renkei.app import create_app
 from renkei.consent.models import Consent
 from renkei.db.types import today_jst
 from renkei.patients import locks
 from renkei.patients import service as patient_service
-from tests import factories
+from tests import factories, interleave
 from tests.crypto import live
 
 BODY = {"given_by": "patient", "method": "written", "scope": "blanket",
@@ -58,15 +56,12 @@ def _meet_before_locking(monkeypatch) -> threading.Barrier:
     return together
 
 
-async def _record_two(settings, patient_id: uuid.UUID, tablets: list[dict[str, str]]) -> list[httpx.Response]:
-    app = create_app(settings)
+def _record_two(settings, patient_id: uuid.UUID, tablets: list[dict[str, str]]) -> list[httpx.Response]:
     url = f"/api/v1/patients/{patient_id}/consents"
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            return list(await asyncio.gather(*(
-                client.post(url, headers={**headers, "Idempotency-Key": f"consent-tablet-{n}"}, json=BODY)
-                for n, headers in enumerate(tablets))))
+    return interleave.together(settings, *(
+        lambda c, n=n, headers=headers: c.post(
+            url, headers={**headers, "Idempotency-Key": f"consent-tablet-{n}"}, json=BODY)
+        for n, headers in enumerate(tablets)))
 
 
 def test_two_consents_recorded_together_are_both_stored_one_after_the_other(tmp_path, monkeypatch):
@@ -74,7 +69,7 @@ def test_two_consents_recorded_together_are_both_stored_one_after_the_other(tmp_
         settings = live.migrate(live.settings_for(tmp_path, url))
         patient_id, tablets = _two_physicians_with_patient(settings)
         together = _meet_before_locking(monkeypatch) if live.BACKEND == "postgres" else None
-        responses = asyncio.run(_record_two(settings, patient_id, tablets))
+        responses = _record_two(settings, patient_id, tablets)
         with live.committing_session(settings) as session:
             versions = session.scalars(select(Consent.version).where(Consent.patient_id == patient_id)
                                        .order_by(Consent.version)).all()

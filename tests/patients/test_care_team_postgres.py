@@ -1,8 +1,4 @@
-"""Two changes of one care team at the same moment, on PostgreSQL.
-
-Real, committed transactions on a database of the test's own (tests/interleave.py). SQLite runs a process's
-transactions one after another (BEGIN IMMEDIATE), so the interleavings cannot happen there.
-"""
+"""Two changes of one care team at the same moment, on PostgreSQL (see tests/interleave.py)."""
 
 from __future__ import annotations
 
@@ -17,14 +13,13 @@ from renkei.patients.models import CareTeamMembership
 from tests import factories, interleave
 from tests.crypto import live
 
-pytestmark = pytest.mark.skipif(live.BACKEND != "postgres",
-                                reason="SQLite runs one transaction at a time: nothing interleaves")
+pytestmark = interleave.ONLY_ON_POSTGRES
 
 
 @pytest.fixture
 def settings(tmp_path):
-    with live.scratch_database(tmp_path) as url:
-        yield live.migrate(live.settings_for(tmp_path, url))
+    with interleave.committed_settings(tmp_path) as committed:
+        yield committed
 
 
 def _pharmacist(settings) -> uuid.UUID:

@@ -1,19 +1,14 @@
-"""A paper entry and its transcription marked entered in error at the same moment, on PostgreSQL.
-
-Real, committed transactions on a database of the test's own (tests/interleave.py). SQLite runs a process's
-transactions one after another (BEGIN IMMEDIATE), so the interleaving cannot happen there.
-"""
+"""A paper entry and its transcription marked entered in error at the same moment, on PostgreSQL (see
+tests/interleave.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from renkei.app import create_app
 from renkei.printing import hooks
 from renkei.printing.models import PaperIntake
 from tests import interleave
@@ -21,37 +16,31 @@ from tests.crypto import live
 from tests.printing.support import photo
 from tests.timeline.support import example
 
-pytestmark = pytest.mark.skipif(live.BACKEND != "postgres",
-                                reason="SQLite runs one transaction at a time: nothing interleaves")
+pytestmark = interleave.ONLY_ON_POSTGRES
 
 
 @pytest.fixture
 def settings(tmp_path):
-    with live.scratch_database(tmp_path) as url:
-        yield live.migrate(live.settings_for(tmp_path, url))
+    with interleave.committed_settings(tmp_path) as committed:
+        yield committed
 
 
 def _filed_and_transcribed(settings, team: interleave.Team) -> tuple[dict, dict]:
     """A care note printed blank, photographed and filed by the nurse, then transcribed by her."""
-    async def go() -> tuple[dict, dict]:
-        app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                         base_url="http://testserver") as client:
-                pdf = await client.get(f"/print/blank/care-note.pdf?patient_id={team.patient_id}",
-                                       headers=team.physician)
-                assert pdf.status_code == 200, pdf.text
-                filed = await client.post("/api/v1/paper-intake",
-                                          files={"file": ("scan.jpg", photo(pdf.content))},
-                                          headers={**team.nurse, "accept": "application/json"})
-                assert filed.status_code == 201, filed.text
-                typed = await client.post(f"/api/v1/patients/{team.patient_id}/entries", headers=team.nurse,
-                                          json={"sheet": "care-note", "version": 1,
-                                                "data": example("care-note"),
-                                                "paper_intake_id": filed.json()["id"]})
-                assert typed.status_code == 201, typed.text
-                return filed.json(), typed.json()
-    return asyncio.run(go())
+    async def go(client: httpx.AsyncClient) -> tuple[dict, dict]:
+        pdf = await client.get(f"/print/blank/care-note.pdf?patient_id={team.patient_id}",
+                               headers=team.physician)
+        assert pdf.status_code == 200, pdf.text
+        filed = await client.post("/api/v1/paper-intake", files={"file": ("scan.jpg", photo(pdf.content))},
+                                  headers={**team.nurse, "accept": "application/json"})
+        assert filed.status_code == 201, filed.text
+        typed = await client.post(f"/api/v1/patients/{team.patient_id}/entries", headers=team.nurse,
+                                  json={"sheet": "care-note", "version": 1, "data": example("care-note"),
+                                        "paper_intake_id": filed.json()["id"]})
+        assert typed.status_code == 201, typed.text
+        return filed.json(), typed.json()
+    [(filed, typed)] = interleave.together(settings, go)
+    return filed, typed
 
 
 def test_withdrawing_a_paper_form_and_its_transcription_together_leaves_the_intake_withdrawn(

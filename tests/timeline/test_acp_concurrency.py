@@ -9,14 +9,12 @@ has stored its ACP), so the two really overlap; SQLite runs a process's transact
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import uuid
 
 import httpx
 from sqlalchemy import select
 
-from renkei.app import create_app
 from renkei.timeline import service as timeline
 from renkei.timeline import views
 from renkei.timeline.models import TimelineEntry
@@ -62,16 +60,13 @@ def _overlap_the_two_postings(monkeypatch, settings) -> threading.Event:
     return older_arrived
 
 
-async def _post_both(settings, patient_id: uuid.UUID, headers: dict[str, str]) -> list[httpx.Response]:
-    app = create_app(settings)
+def _post_both(settings, patient_id: uuid.UUID, headers: dict[str, str]) -> list[httpx.Response]:
     url = f"/api/v1/patients/{patient_id}/entries"
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            return list(await asyncio.gather(*(
-                client.post(url, headers={**headers, "Idempotency-Key": f"acp-{day}"},
-                            json={"sheet": "acp", "version": 1, "data": example("acp", record_date=day)})
-                for day in (NEWER, OLDER))))
+    return interleave.together(settings, *(
+        lambda c, day=day: c.post(url, headers={**headers, "Idempotency-Key": f"acp-{day}"},
+                                  json={"sheet": "acp", "version": 1,
+                                        "data": example("acp", record_date=day)})
+        for day in (NEWER, OLDER)))
 
 
 def test_an_older_acp_posted_while_a_newer_one_is_being_stored_is_refused(tmp_path, monkeypatch):
@@ -80,7 +75,7 @@ def test_an_older_acp_posted_while_a_newer_one_is_being_stored_is_refused(tmp_pa
         settings = live.migrate(live.settings_for(tmp_path, url))
         patient_id, headers = _physician_with_patient(settings)
         overlapped = _overlap_the_two_postings(monkeypatch, settings) if racing else None
-        newer, older = asyncio.run(_post_both(settings, patient_id, headers))
+        newer, older = _post_both(settings, patient_id, headers)
         with live.committing_session(settings) as session:
             current = views.current_acp_record(session, patient_id)
             stored = session.scalars(select(TimelineEntry.record_id).where(

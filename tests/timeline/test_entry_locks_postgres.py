@@ -7,14 +7,11 @@ transaction at a chosen step while the second runs. SQLite runs a process's tran
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
-import httpx
 import pytest
 from sqlalchemy import select
 
-from renkei.app import create_app
 from renkei.consent import service as consent_service
 from renkei.consent.models import Consent
 from renkei.db.types import today_jst
@@ -23,26 +20,19 @@ from renkei.timeline.models import EntryStatus, TimelineEntry
 from tests import factories, interleave
 from tests.crypto import live
 
-pytestmark = pytest.mark.skipif(live.BACKEND != "postgres",
-                                reason="SQLite runs one transaction at a time: nothing interleaves")
+pytestmark = interleave.ONLY_ON_POSTGRES
 
 
 @pytest.fixture
 def settings(tmp_path):
-    with live.scratch_database(tmp_path) as url:
-        yield live.migrate(live.settings_for(tmp_path, url))
+    with interleave.committed_settings(tmp_path) as committed:
+        yield committed
 
 
 def _post(settings, team: interleave.Team, **body) -> dict:
-    async def post() -> httpx.Response:
-        app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                         base_url="http://testserver") as client:
-                return await client.post(f"/api/v1/patients/{team.patient_id}/entries",
-                                         headers=team.physician,
-                                         json={"sheet": "message", "version": 1, **body})
-    r = asyncio.run(post())
+    [r] = interleave.together(settings, lambda c: c.post(f"/api/v1/patients/{team.patient_id}/entries",
+                                                         headers=team.physician,
+                                                         json={"sheet": "message", "version": 1, **body}))
     assert r.status_code == 201, r.text
     return r.json()
 
