@@ -18,22 +18,11 @@ from sqlalchemy import select
 from renkei.timeline import service as timeline
 from renkei.timeline import views
 from renkei.timeline.models import TimelineEntry
-from tests import factories, interleave
+from tests import interleave
 from tests.crypto import live
 from tests.timeline.support import example
 
 NEWER, OLDER = "2025-07-01", "2025-06-01"
-
-
-def _physician_with_patient(settings) -> tuple[uuid.UUID, dict[str, str]]:
-    keyring = live.open_keyring(settings)
-    with live.committing_session(settings) as session:
-        org = factories.make_org(session, name="同時登録クリニック", kind="home_care_clinic")
-        doctor = factories.make_user(session, org, profession="physician",
-                                     email=f"acp-race-{uuid.uuid4().hex[:12]}@test.example")
-        patient_id = factories.make_patient(session, keyring, doctor)
-        factories.grant_consent(session, keyring, patient_id, doctor)
-        return patient_id, factories.auth_headers(session, settings, keyring, doctor)
 
 
 def _overlap_the_two_postings(monkeypatch, settings) -> threading.Event:
@@ -73,7 +62,8 @@ def test_an_older_acp_posted_while_a_newer_one_is_being_stored_is_refused(tmp_pa
     racing = live.BACKEND == "postgres"
     with live.scratch_database(tmp_path) as url:
         settings = live.migrate(live.settings_for(tmp_path, url))
-        patient_id, headers = _physician_with_patient(settings)
+        team = interleave.team(settings)
+        patient_id, headers = team.patient_id, team.physician
         overlapped = _overlap_the_two_postings(monkeypatch, settings) if racing else None
         newer, older = _post_both(settings, patient_id, headers)
         with live.committing_session(settings) as session:
