@@ -12,7 +12,6 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,9 +39,10 @@ ONLY_ON_POSTGRES = pytest.mark.skipif(live.BACKEND != "postgres",
 Send = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
 
 
-@contextmanager
+@pytest.fixture
 def committed_settings(tmp_path: Path) -> Iterator[Settings]:
-    """Settings of a deployment on a migrated database of the test's own (live.scratch_database)."""
+    """Settings of a deployment on a migrated database of the test's own (live.scratch_database). A module
+    of interleaving tests takes it as its `settings`: `settings = interleave.committed_settings`."""
     with live.scratch_database(tmp_path) as url:
         yield live.migrate(live.settings_for(tmp_path, url))
 

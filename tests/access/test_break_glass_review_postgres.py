@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from renkei.access import break_glass
@@ -15,12 +14,7 @@ from tests import factories, interleave
 from tests.crypto import live
 
 pytestmark = interleave.ONLY_ON_POSTGRES
-
-
-@pytest.fixture
-def settings(tmp_path):
-    with interleave.committed_settings(tmp_path) as committed:
-        yield committed
+settings = interleave.committed_settings  # the fixture, under the name these tests use
 
 
 def _grant_and_two_admins(settings) -> tuple[uuid.UUID, dict[str, str], dict[str, str]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from renkei.printing import hooks
@@ -17,12 +16,7 @@ from tests.printing.support import photo
 from tests.timeline.support import example
 
 pytestmark = interleave.ONLY_ON_POSTGRES
-
-
-@pytest.fixture
-def settings(tmp_path):
-    with interleave.committed_settings(tmp_path) as committed:
-        yield committed
+settings = interleave.committed_settings  # the fixture, under the name these tests use
 
 
 def _filed_and_transcribed(settings, team: interleave.Team) -> tuple[dict, dict]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 from sqlalchemy import select
 
 from renkei.consent import service as consent_service
@@ -21,12 +20,7 @@ from tests import factories, interleave
 from tests.crypto import live
 
 pytestmark = interleave.ONLY_ON_POSTGRES
-
-
-@pytest.fixture
-def settings(tmp_path):
-    with interleave.committed_settings(tmp_path) as committed:
-        yield committed
+settings = interleave.committed_settings  # the fixture, under the name these tests use
 
 
 def _post(settings, team: interleave.Team, **body) -> dict:

@@ -19,6 +19,7 @@ from renkei.audit import service as audit
 from renkei.auth.service import Actor
 from renkei.config import Settings
 from renkei.crypto.keyring import Keyring
+from renkei.db.locking import locked
 from renkei.db.types import utcnow
 from renkei.directory.models import Organisation, Role, User
 from renkei.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound
@@ -170,8 +171,7 @@ def _reviewable(actor: Actor) -> Select[tuple[BreakGlassGrant]]:
 def _locked(session: Session, actor: Actor, grant_id: uuid.UUID) -> BreakGlassGrant | None:
     """The grant, locked and read as committed: of two administrators reviewing or revoking it at once, the
     second sees what the first did (409) instead of overwriting it."""
-    return session.scalars(_reviewable(actor).where(BreakGlassGrant.id == grant_id)
-                           .with_for_update(key_share=True).execution_options(populate_existing=True)).first()
+    return session.scalars(locked(_reviewable(actor).where(BreakGlassGrant.id == grant_id))).first()
 
 
 def review_queue(session: Session, *, keyring: Keyring, actor: Actor, pending_only: bool = True,

@@ -18,6 +18,7 @@ from renkei.auth import throttle as auth_throttle
 from renkei.auth.service import Actor
 from renkei.crypto import blind_index
 from renkei.crypto.keyring import Keyring
+from renkei.db.locking import get_locked
 from renkei.db.types import today_jst, utcnow
 from renkei.directory.models import Organisation, Profession, Role, User
 from renkei.errors import Conflict, FieldProblem, Forbidden, InvalidInput, NotFound, TooManyAttempts
@@ -277,8 +278,7 @@ def end_member(
     access.require(session, actor, Action.manage_team, patient_id, targets=[membership_id], event="team.end")
     # Locked and read as committed: of two requests ending one membership at once, the second is told it
     # has ended instead of overwriting the first's end date and reason.
-    m = session.get(CareTeamMembership, membership_id, with_for_update={"key_share": True},
-                    populate_existing=True)
+    m = get_locked(session, CareTeamMembership, membership_id)
     if m is None or m.patient_id != patient_id:
         raise NotFound()
     if m.user_id != actor.user_id and not _leads_team(session, actor, patient_id):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from renkei.db.locking import get_locked
 from renkei.printing.models import IntakeStatus, PaperIntake
 from renkei.timeline import paper
 from renkei.timeline.models import EntryStatus, TimelineEntry
@@ -21,10 +22,11 @@ def precommit(session: Session) -> None:
         # Locked, and everything read as committed once the lock is granted: when a paper entry and its
         # transcription are changed at once (each marked entered in error, say), the second request to get
         # here sees the first one's work instead of writing back what it saw before it.
-        row = session.get(PaperIntake, intake_id, with_for_update={"key_share": True}, populate_existing=True)
-        status = session.scalar(select(TimelineEntry.status).where(TimelineEntry.id == row.entry_id)) \
-            if row is not None and row.entry_id else None
-        if row is None or status is None:
+        row = get_locked(session, PaperIntake, intake_id)
+        if row is None or row.entry_id is None:
+            continue
+        status = session.scalar(select(TimelineEntry.status).where(TimelineEntry.id == row.entry_id))
+        if status is None:
             continue
         if status == EntryStatus.entered_in_error:
             row.status, row.transcribed_entry_id = IntakeStatus.withdrawn.value, None

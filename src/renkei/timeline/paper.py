@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session, aliased
 
+from renkei.db.locking import locked
 from renkei.errors import FieldProblem, InvalidInput
 from renkei.sheets.registry import SheetDef, SheetRegistry
 from renkei.timeline.exceptions import PaperAlreadyTranscribed
@@ -77,11 +78,9 @@ def transcription_target(
     if status != EntryStatus.final:
         raise _problem("/status", "紙からの転記は下書きにせず、確定して送信してください",
                        "A transcription from paper is posted, not saved as a draft")
-    paper = session.scalars(
+    paper = session.scalars(locked(
         select(TimelineEntry).where(TimelineEntry.paper_intake_id == paper_intake_id,
-                                    TimelineEntry.patient_id == patient_id)
-        .with_for_update(key_share=True).execution_options(populate_existing=True)
-    ).first()
+                                    TimelineEntry.patient_id == patient_id))).first()
     if paper is None:
         raise _problem("/paper_intake_id", "この患者の紙の取込みが見つかりません",
                        "No paper intake of this patient has this id")

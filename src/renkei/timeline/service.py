@@ -23,6 +23,7 @@ from renkei.audit import service as audit
 from renkei.auth.service import Actor
 from renkei.config import Settings
 from renkei.crypto.keyring import Keyring
+from renkei.db.locking import get_locked
 from renkei.db.session import after_commit, upsert
 from renkei.db.types import new_id, utcnow
 from renkei.errors import FieldProblem, Forbidden, InvalidInput, NotFound
@@ -54,9 +55,6 @@ from renkei.timeline.models import (
 from renkei.timeline.schemas import AmendIn, DraftUpdate, EnteredInErrorIn, EntryCreate, EntryOut, RecipientIn
 
 log = logging.getLogger("renkei.timeline")
-
-# The smallest step of a stored timestamp (PostgreSQL and SQLite keep microseconds).
-_TICK = timedelta(microseconds=1)
 
 
 class EntryEvent(StrEnum):
@@ -375,12 +373,10 @@ def acknowledge(
 def _load(session: Session, actor: Actor, entry_id: uuid.UUID, *, for_update: bool = False) -> TimelineEntry:
     """The entry row, or 404. Another member's draft does not exist as far as anyone else can tell.
 
-    `for_update`: locked (NO KEY UPDATE: read receipts and addressees, whose foreign keys take KEY SHARE on
-    the entry, neither wait for it nor deadlock with it) and read as committed when the lock is granted, not
-    as an earlier load in this request saw it (an amendment or a withdrawal may have committed meanwhile)."""
+    `for_update`: locked and read as committed (`db.locking`): an amendment or a withdrawal may have committed
+    since an earlier load in this request; read receipts and addressees are not held up by the lock."""
     if for_update:
-        entry = session.get(TimelineEntry, entry_id, with_for_update={"key_share": True},
-                            populate_existing=True)
+        entry = get_locked(session, TimelineEntry, entry_id)
     else:
         entry = session.get(TimelineEntry, entry_id)
     if entry is None or (entry.posted_at is None and entry.author_id != actor.user_id):
@@ -425,8 +421,10 @@ def _store(
         # is checked against what the one before it committed, and is stamped as posted after it.
         locks.lock_patient(session, entry.patient_id)
         current_posted_at = _check_not_older_than_current_acp(session, keyring, entry, checked.data)
-        # After the current one even if the server that posted it has a clock running ahead of this one's.
-        now = max(now, utcnow(), *([current_posted_at + _TICK] if current_posted_at else []))
+        now = max(now, utcnow())
+        if current_posted_at is not None and now <= current_posted_at:
+            # The server that posted the current one has a clock running ahead of this one's.
+            now = current_posted_at + timedelta(microseconds=1)
         entry.updated_at = now
     if posting:
         entry.posted_at = now
